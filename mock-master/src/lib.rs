@@ -1,0 +1,1 @@
+//! mock-master: a scriptable fake Dragonfly master (see docs/mock-master.md).

@@ -1,0 +1,6 @@
+//! df2redis: replicate a live Dragonfly deployment into Redis or Redis Cluster, and verify the copy.
+//!
+//! The crate is layered (see `docs/ARCHITECTURE.md`): [`proto`] is the sans-IO codec for
+//! Dragonfly's replication stream (RDB dialect + journal); everything that does I/O sits above it.
+
+pub mod proto;
