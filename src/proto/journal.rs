@@ -1,7 +1,7 @@
 //! Journal records (stable-sync stream and the payload of full-sync journal blobs): decoder with
 //! the SELECT prefix folded into the following record, and the matching encoders.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::{check_limit, corrupt, unexpected, ErrorKind};
 use super::event::{CommandKind, JournalOp, JournalRecord};
@@ -44,8 +44,13 @@ pub struct JournalDecoder {
 }
 
 /// Reads a packed number at `pos` of `b`; `Need` counts from the front of `b`.
-#[inline]
+#[inline(always)]
 fn packed_at(b: &[u8], pos: usize) -> Result<Read<(u64, usize)>, ErrorKind> {
+    if let Some(&b0) = b.get(pos) {
+        if b0 < 0x40 {
+            return Ok(Read::Done((u64::from(b0), pos + 1)));
+        }
+    }
     match packed::peek_len(b.get(pos..).unwrap_or_default())? {
         Read::Done((v, n)) => Ok(Read::Done((v, pos + n))),
         Read::Need(n) => Ok(Read::Need(pos + n)),
@@ -99,8 +104,7 @@ impl JournalDecoder {
                     };
                     let (h, start) = crate::ready!(Self::command_header(b, pos, limits)?);
                     let end = crate::ready!(Self::walk_args(b, start, &h, limits)?);
-                    let rec = input.split_to(end).freeze();
-                    let args = Self::collect_args(&rec, start, h.nargs);
+                    let args = Self::split_args(input, start, end, h.nargs);
                     self.db = db;
                     let op = JournalOp::Command {
                         kind,
@@ -206,17 +210,21 @@ impl JournalDecoder {
         Ok(Read::Done(pos))
     }
 
-    /// Slices the (already validated) arguments out of the record bytes.
-    fn collect_args(rec: &Bytes, start: usize, nargs: u64) -> Vec<Bytes> {
+    /// Splits the (already validated) arguments off the front of `input`, consuming the record
+    /// (`start`: end of the header, `end`: end of the record).
+    fn split_args(input: &mut BytesMut, start: usize, end: usize, nargs: u64) -> Vec<Bytes> {
         let mut args = Vec::with_capacity(nargs.min(1024) as usize);
-        let mut pos = start;
+        input.advance(start);
+        let mut left = end - start;
         for _ in 0..nargs {
-            if let Ok(Read::Done((len, p))) = packed_at(rec, pos) {
-                let end = p + len as usize;
-                args.push(rec.slice(p..end));
-                pos = end;
+            if let Ok(Read::Done((len, n))) = packed_at(input, 0) {
+                input.advance(n);
+                args.push(input.split_to(len as usize).freeze());
+                left = left.saturating_sub(n + len as usize);
             }
         }
+        // Nothing is left when the walk validated the record; keep the invariant regardless.
+        input.advance(left.min(input.len()));
         args
     }
 }
