@@ -19,6 +19,8 @@ mod stream;
 mod tests;
 #[cfg(test)]
 mod tests_corpus;
+#[cfg(test)]
+mod tests_redis;
 
 use bytes::{Buf, BytesMut};
 
