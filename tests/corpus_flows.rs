@@ -2,6 +2,8 @@
 //! any feed chunking, with FULLSYNC_END inside the full-sync part; compact event summaries are
 //! kept as insta snapshots.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

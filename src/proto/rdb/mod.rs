@@ -114,11 +114,13 @@ enum TaggedState {
     /// Waiting for the entry head (options, type, key) in the carry.
     Head { db: u32, opts: KeyOptions },
     /// The value is being decoded.
-    Value { id: EntryId, dec: ValueDecoder },
+    Value { id: EntryId, dec: Box<ValueDecoder> },
 }
 
-/// What the decoder is in the middle of.
+/// What the decoder is in the middle of. (One per decoder: the size of the `Value` variant does
+/// not matter, and not boxing it saves an allocation per key.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Mode {
     /// At a record boundary.
     Top,
@@ -702,7 +704,7 @@ impl RdbDecoder {
                     };
                     let id = EntryId(self.next_id);
                     self.next_id += 1;
-                    t.state = TaggedState::Value { id, dec: ValueDecoder::new(h.value_type, limits) };
+                    t.state = TaggedState::Value { id, dec: Box::new(ValueDecoder::new(h.value_type, limits)) };
                     Ok(Some(Event::EntryBegin { id, header }))
                 }
                 Err(k) => Err(Self::err(t.piece_at, k, ctx())),
