@@ -10,7 +10,11 @@ use df2redis::testkit::shared_cluster;
 async fn clients(map: &SlotMap) -> Vec<Client> {
     let mut out = Vec::new();
     for n in map.nodes() {
-        out.push(Client::connect(&n.addr, &ConnectOptions::default()).await.expect("connect to master"));
+        out.push(
+            Client::connect(&n.addr, &ConnectOptions::default())
+                .await
+                .expect("connect to master"),
+        );
     }
     out
 }
