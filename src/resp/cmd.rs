@@ -154,7 +154,8 @@ macro_rules! int_arg {
         impl Arg for $t {
             fn write_arg(&self, out: &mut BytesMut) {
                 let mut tmp = [0u8; 24];
-                let s = format_decimal(&mut tmp, i128::from(*self));
+                #[allow(unused_comparisons)]
+                let s = format_decimal(&mut tmp, *self < 0, (*self as i128).unsigned_abs() as u64);
                 put_bulk(out, s)
             }
         }
@@ -181,12 +182,17 @@ impl Arg for f64 {
 
 /// Append one bulk string.
 pub fn put_bulk(out: &mut BytesMut, b: &[u8]) {
-    out.reserve(b.len() + 16);
-    out.put_u8(b'$');
-    put_decimal(out, b.len() as i64);
-    out.put_slice(b"\r\n");
-    out.put_slice(b);
-    out.put_slice(b"\r\n");
+    // Header built on the stack so the buffer sees three copies and one capacity check.
+    let mut tmp = [0u8; 24];
+    let digits = format_decimal(&mut tmp, false, b.len() as u64);
+    let mut head = [0u8; 32];
+    head[0] = b'$';
+    head[1..1 + digits.len()].copy_from_slice(digits);
+    head[1 + digits.len()..3 + digits.len()].copy_from_slice(b"\r\n");
+    out.reserve(3 + digits.len() + b.len() + 2);
+    out.extend_from_slice(&head[..3 + digits.len()]);
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Append a whole command given as argument slices (no intermediate allocation).
@@ -202,13 +208,12 @@ pub fn encode_command<A: AsRef<[u8]>>(out: &mut BytesMut, args: &[A]) {
 /// Append the decimal digits of `v`.
 pub fn put_decimal(out: &mut BytesMut, v: i64) {
     let mut tmp = [0u8; 24];
-    out.put_slice(format_decimal(&mut tmp, i128::from(v)));
+    out.put_slice(format_decimal(&mut tmp, v < 0, v.unsigned_abs()));
 }
 
-fn format_decimal(tmp: &mut [u8; 24], v: i128) -> &[u8] {
-    // i128 covers every i64/u64 argument; the magnitude of those fits in 20 digits + sign.
-    let neg = v < 0;
-    let mut n = v.unsigned_abs();
+/// Digits of `mag` (with a leading `-` if `neg`): 20 digits + sign fit in 24 bytes.
+fn format_decimal(tmp: &mut [u8; 24], neg: bool, mag: u64) -> &[u8] {
+    let mut n = mag;
     let mut i = tmp.len();
     loop {
         i -= 1;
@@ -227,7 +232,7 @@ fn format_decimal(tmp: &mut [u8; 24], v: i128) -> &[u8] {
 
 fn decimal_len(v: i64) -> usize {
     let mut tmp = [0u8; 24];
-    format_decimal(&mut tmp, i128::from(v)).len()
+    format_decimal(&mut tmp, v < 0, v.unsigned_abs()).len()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! the start on every read), and length/count/depth limits are enforced before anything is
 //! buffered or allocated.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use redis_protocol::resp2::decode::decode_range;
 
 use super::error::ProtocolError;
@@ -65,7 +65,7 @@ impl Decoder {
     /// are needed (nothing consumed then).
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
         if self.pos == 0 && buf.starts_with(b"+OK\r\n") {
-            let _ = buf.split_to(5);
+            buf.advance(5);
             return Ok(Some(Frame::Simple(Bytes::from_static(b"OK"))));
         }
         let Some(amt) = self.frame_len(buf)? else {
