@@ -72,7 +72,10 @@ impl Decoder {
             return Ok(None);
         };
         let frame = buf.split_to(amt).freeze();
-        parse_exact(&frame).map(Some)
+        match scalar(&frame)? {
+            Some(f) => Ok(Some(f)),
+            None => parse_exact(&frame).map(Some),
+        }
     }
 
     /// Length of the complete frame at the front of `buf`, or `Ok(None)` if incomplete. Walks only
@@ -152,6 +155,28 @@ impl Decoder {
             }
         }
     }
+}
+
+/// Fast path for a complete, scanner-validated non-array frame; `None` for arrays.
+fn scalar(frame: &Bytes) -> Result<Option<Frame>, ProtocolError> {
+    let line_end = frame.len().saturating_sub(2);
+    let f = match frame.first() {
+        Some(b'+') => Frame::Simple(frame.slice(1..line_end)),
+        Some(b'-') => Frame::Error(frame.slice(1..line_end)),
+        Some(b':') => Frame::Integer(parse_int(frame.get(1..line_end).unwrap_or_default())?),
+        Some(b'$') => {
+            let Some(header_end) = find_crlf(frame, 1, usize::MAX)? else {
+                return Err(ProtocolError::new("truncated bulk string"));
+            };
+            if frame.get(1..header_end) == Some(b"-1") {
+                Frame::Null
+            } else {
+                Frame::Bulk(frame.slice((header_end + 2).min(line_end)..line_end))
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(f))
 }
 
 /// Parse one frame that is known to span exactly `frame`.

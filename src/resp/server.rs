@@ -4,7 +4,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::cmd::put_decimal;
-use super::decode::{find_crlf, parse_exact, DecodeLimits, Decoder};
+use super::decode::{find_crlf, parse_int, DecodeLimits, Decoder};
 use super::error::ProtocolError;
 use super::frame::Frame;
 
@@ -41,23 +41,40 @@ impl CommandReader {
                 return Ok(None);
             };
             let frame = buf.split_to(amt).freeze();
-            match parse_exact(&frame)? {
-                Frame::Null => continue,
-                Frame::Array(items) if items.is_empty() => continue,
-                Frame::Array(items) => {
-                    let mut args = Vec::with_capacity(items.len());
-                    for item in items {
-                        match item {
-                            Frame::Bulk(b) => args.push(b),
-                            _ => return Err(ProtocolError::new("command arguments must be bulk strings")),
-                        }
-                    }
-                    return Ok(Some(args));
-                }
-                _ => return Err(ProtocolError::new("command must be an array of bulk strings")),
+            let args = split_command(&frame)?;
+            if args.is_empty() {
+                continue;
             }
+            return Ok(Some(args));
         }
     }
+}
+
+/// Arguments of one complete, scanner-validated array frame; every element must be a bulk string.
+fn split_command(frame: &Bytes) -> Result<Vec<Bytes>, ProtocolError> {
+    let line = |at: usize| -> Result<(i64, usize), ProtocolError> {
+        let end = find_crlf(frame, at + 1, usize::MAX)?.ok_or_else(|| ProtocolError::new("truncated frame"))?;
+        Ok((parse_int(frame.get(at + 1..end).unwrap_or_default())?, end + 2))
+    };
+    let (n, mut at) = line(0)?;
+    if n <= 0 {
+        return Ok(Vec::new());
+    }
+    let mut args = Vec::with_capacity((n as usize).min(1024));
+    for _ in 0..n {
+        if frame.get(at) != Some(&b'$') {
+            return Err(ProtocolError::new("command arguments must be bulk strings"));
+        }
+        let (len, start) = line(at)?;
+        let len = usize::try_from(len).map_err(|_| ProtocolError::new("command arguments must not be null"))?;
+        let end = start + len;
+        if end + 2 > frame.len() {
+            return Err(ProtocolError::new("truncated frame"));
+        }
+        args.push(frame.slice(start..end));
+        at = end + 2;
+    }
+    Ok(args)
 }
 
 /// Decode and consume one command from the front of `buf` (stateless: an incomplete command is
