@@ -218,7 +218,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// The read buffer (bytes received but not yet decoded), e.g. to take over a raw byte stream.
+    /// The decoder forgets any partial scan, so consuming bytes here is always safe.
     pub fn read_buf(&mut self) -> &mut BytesMut {
+        self.decoder.reset();
         &mut self.rbuf
     }
 

@@ -56,6 +56,12 @@ impl Decoder {
         }
     }
 
+    /// Forget any partially scanned frame (the next call re-scans from the front of the buffer).
+    pub fn reset(&mut self) {
+        self.pos = 0;
+        self.stack.clear();
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &DecodeLimits {
         &self.limits
@@ -280,6 +286,19 @@ mod tests {
             max_line: 8,
         });
         assert!(d.frame_len(b"+0123456789abcdef").is_err());
+    }
+
+    #[test]
+    fn resumes_and_resets() {
+        let mut d = Decoder::default();
+        let mut buf = BytesMut::from(&b"*2\r\n:1\r\n"[..]);
+        assert_eq!(d.decode(&mut buf).unwrap(), None);
+        assert_eq!(d.pos, 8);
+        d.reset();
+        let _ = buf.split_to(4);
+        buf.extend_from_slice(b"$1\r\nx\r\n");
+        assert_eq!(d.decode(&mut buf).unwrap(), Some(Frame::Integer(1)));
+        assert_eq!(d.decode(&mut buf).unwrap(), Some(Frame::Bulk(Bytes::from_static(b"x"))));
     }
 
     fn frame_strategy() -> impl Strategy<Value = Frame> {
