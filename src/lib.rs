@@ -4,3 +4,6 @@
 //! Dragonfly's replication stream (RDB dialect + journal); everything that does I/O sits above it.
 
 pub mod proto;
+pub mod resp;
+pub mod target;
+pub mod testkit;
