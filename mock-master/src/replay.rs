@@ -13,7 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::resp::{read_command, Reply};
+use crate::resp::Reply;
+use df2redis::resp::server::CommandReader;
 
 /// The parts of capture.json replay needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -143,8 +144,9 @@ impl Replay {
 async fn conn(rp: Arc<Replay>, phase: Arc<watch::Sender<u8>>, acks: Arc<Mutex<Vec<(u32, u64)>>>, sock: TcpStream) {
     let (mut r, mut w) = sock.into_split();
     let mut buf = BytesMut::new();
+    let mut reader = CommandReader::default();
     loop {
-        while let Ok(Some(args)) = read_command(&mut buf) {
+        while let Ok(Some(args)) = reader.read(&mut buf) {
             if args.is_empty() {
                 continue;
             }
@@ -175,7 +177,7 @@ async fn conn(rp: Arc<Replay>, phase: Arc<watch::Sender<u8>>, acks: Arc<Mutex<Ve
                             return;
                         }
                         tokio::spawn(play(rp.clone(), phase.subscribe(), i, w));
-                        flow_reader(r, buf, i, acks).await;
+                        flow_reader(r, buf, reader, i, acks).await;
                         return;
                     }
                     Err(e) => e,
@@ -227,11 +229,12 @@ fn flow_check(rp: &Replay, args: &[Bytes]) -> Result<u32, Reply> {
 async fn flow_reader(
     mut r: tokio::net::tcp::OwnedReadHalf,
     mut buf: BytesMut,
+    mut reader: CommandReader,
     i: u32,
     acks: Arc<Mutex<Vec<(u32, u64)>>>,
 ) {
     loop {
-        while let Ok(Some(args)) = read_command(&mut buf) {
+        while let Ok(Some(args)) = reader.read(&mut buf) {
             let is_ack =
                 args.len() == 3 && args[0].eq_ignore_ascii_case(b"REPLCONF") && args[1].eq_ignore_ascii_case(b"ACK");
             if let Some(n) = is_ack

@@ -13,7 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::faults::{command_matches, Fault};
 use crate::master::{FlowMsg, Shared};
 use crate::repl::{self, ConnRepl, Outcome};
-use crate::resp::{read_command, Reply};
+use crate::resp::Reply;
+use df2redis::resp::server::CommandReader;
 
 /// Serves `listener` until `shutdown` resolves.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
@@ -61,10 +62,11 @@ async fn connection(sock: TcpStream, peer_ip: String, id: u64, port: u16, shared
         repl: ConnRepl::default(),
     };
     let mut buf = BytesMut::with_capacity(4096);
+    let mut reader = CommandReader::default();
     let mut epoch = shared.epoch.subscribe();
     'outer: loop {
         loop {
-            let args = match read_command(&mut buf) {
+            let args = match reader.read(&mut buf) {
                 Ok(Some(a)) => a,
                 Ok(None) => break,
                 Err(e) => {
@@ -97,7 +99,7 @@ async fn connection(sock: TcpStream, peer_ip: String, id: u64, port: u16, shared
                     }
                     shared.bump();
                     let writer = tokio::spawn(crate::flow::run(shared.clone(), sid, idx, id, w));
-                    flow_reader(&shared, &mut c, r, buf, sid, idx).await;
+                    flow_reader(&shared, &mut c, r, buf, reader, sid, idx).await;
                     writer.abort();
                     return;
                 }
@@ -132,9 +134,17 @@ async fn connection(sock: TcpStream, peer_ip: String, id: u64, port: u16, shared
 
 /// Reads a flow connection: `REPLCONF ACK <n>` is recorded, anything else is answered into the
 /// data stream (as Dragonfly would). EOF cancels the session.
-async fn flow_reader(shared: &Arc<Shared>, c: &mut Conn, mut r: OwnedReadHalf, mut buf: BytesMut, sid: u64, idx: u32) {
+async fn flow_reader(
+    shared: &Arc<Shared>,
+    c: &mut Conn,
+    mut r: OwnedReadHalf,
+    mut buf: BytesMut,
+    mut reader: CommandReader,
+    sid: u64,
+    idx: u32,
+) {
     loop {
-        while let Ok(Some(args)) = read_command(&mut buf) {
+        while let Ok(Some(args)) = reader.read(&mut buf) {
             if args.is_empty() {
                 continue;
             }
