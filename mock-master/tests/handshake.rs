@@ -1,4 +1,6 @@
 //! Handshake transcripts per release family (insta snapshots) checked against the spec's tables
+
+#![allow(clippy::unwrap_used)]
 //! (3.2, 3.3, 3.4, 4.1, appendices C and F), plus AUTH and error replies.
 
 mod common;

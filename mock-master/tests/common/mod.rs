@@ -1,6 +1,6 @@
 //! Test helpers: a tiny RESP client over TCP with deadlines (no sleeps anywhere).
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
