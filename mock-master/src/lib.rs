@@ -308,6 +308,11 @@ impl Handle {
         self.shared.bump();
     }
 
+    /// Inserts or replaces a key directly (not journaled).
+    pub fn insert(&self, db: u32, key: Bytes, entry: Entry) {
+        self.shared.lock().data.insert(db, key, entry);
+    }
+
     /// A copy of the dataset.
     pub fn dataset(&self) -> Dataset {
         self.shared.lock().data.clone()

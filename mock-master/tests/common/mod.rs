@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub mod replica;
+
 use bytes::BytesMut;
 use mock_master::resp::{encode_command, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
