@@ -303,7 +303,7 @@ impl FlowWriter {
                 self.stage = Stage::Rdb;
             }
             FlowMsg::Entry(db, key, e) => self.entry(db, &key, &e).await?,
-            FlowMsg::Record(lsn, rec) => self.record(lsn, &rec).await?,
+            FlowMsg::Record(lsn, rec, at) => self.record(lsn, &rec, at).await?,
             FlowMsg::Stable(offset) => {
                 if self.release.has_acks() {
                     encode::journal_offset(&mut self.batch, offset);
@@ -332,7 +332,7 @@ impl FlowWriter {
         self.compression == Compression::Lzf
     }
 
-    async fn record(&mut self, lsn: u64, rec: &JournalRecord) -> Result<(), Closed> {
+    async fn record(&mut self, lsn: u64, rec: &JournalRecord, now: u64) -> Result<(), Closed> {
         if self.stage != Stage::Stable {
             let lzf = self.lzf();
             encode::journal_blob(&mut self.batch, rec, lzf);
@@ -344,7 +344,6 @@ impl FlowWriter {
         if matches!(rec.op, JournalOp::Command { .. }) {
             self.journal_db = Some(rec.db);
         }
-        let now = self.shared.lock().cfg.clock.now_ms();
         if self.markers
             && self
                 .last_marker_ms
@@ -446,7 +445,7 @@ impl FlowWriter {
 
     /// Between two pieces of a split value: journal records that do not touch `key` go out now.
     async fn interleave_blobs(&mut self, key: &[u8]) -> Result<(), Closed> {
-        let ready: Vec<(u64, JournalRecord)> = {
+        let ready: Vec<(u64, JournalRecord, u64)> = {
             let mut st = self.shared.lock();
             let Some(slot) = st
                 .sessions
@@ -457,7 +456,7 @@ impl FlowWriter {
                 return Ok(());
             };
             let mut out = Vec::new();
-            while let Some(FlowMsg::Record(_, rec)) = slot.queue.front() {
+            while let Some(FlowMsg::Record(_, rec, _)) = slot.queue.front() {
                 let touches = match &rec.op {
                     JournalOp::Command { args, .. } => args.iter().skip(1).any(|a| &a[..] == key),
                     _ => false,
@@ -465,14 +464,14 @@ impl FlowWriter {
                 if touches {
                     break;
                 }
-                if let Some(FlowMsg::Record(lsn, rec)) = slot.queue.pop_front() {
-                    out.push((lsn, rec));
+                if let Some(FlowMsg::Record(lsn, rec, at)) = slot.queue.pop_front() {
+                    out.push((lsn, rec, at));
                 }
             }
             out
         };
-        for (lsn, rec) in ready {
-            self.record(lsn, &rec).await?;
+        for (lsn, rec, at) in ready {
+            self.record(lsn, &rec, at).await?;
         }
         Ok(())
     }

@@ -84,8 +84,9 @@ pub enum FlowMsg {
     StartRdb,
     /// Serialize this entry now (a write is about to change it).
     Entry(u32, Bytes, Entry),
-    /// A journal record with its LSN: a journal blob before stable sync, a record after.
-    Record(u64, JournalRecord),
+    /// A journal record with its LSN and the time it was journaled (Unix ms): a journal blob
+    /// before stable sync, a record after.
+    Record(u64, JournalRecord, u64),
     /// Finish the RDB part: JOURNAL_OFFSET(lsn), EOF, token; then stable sync.
     Stable(u64),
     /// Direct partial sync: stable sync without any RDB part.
@@ -290,6 +291,7 @@ impl State {
         }
         let lsn = j.next_lsn;
         j.next_lsn += 1;
+        let now = self.cfg.clock.now_ms();
         if backlog_len > 0 {
             j.backlog.push_back((lsn, rec.clone()));
             while j.backlog.len() > backlog_len {
@@ -299,7 +301,7 @@ impl State {
         for s in self.sessions.values_mut() {
             if let Some(Some(slot)) = s.flows.get_mut(shard as usize) {
                 if slot.subscribed {
-                    slot.queue.push_back(FlowMsg::Record(lsn, rec.clone()));
+                    slot.queue.push_back(FlowMsg::Record(lsn, rec.clone(), now));
                     slot.notify.notify_one();
                 }
             }

@@ -235,6 +235,7 @@ fn sync(st: &mut State, a: &[Bytes]) -> Result<Reply, Reply> {
     st.activate_journals();
     let shards = st.shards();
     let incremental = rel.partial_sync() == PartialSync::IncrementalSnapshot;
+    let now = st.cfg.clock.now_ms();
     for idx in 0..shards {
         let backlog: Vec<_> = st.journals[idx as usize].backlog.iter().cloned().collect();
         let cut = st.data.shard_entries(idx, shards);
@@ -245,7 +246,7 @@ fn sync(st: &mut State, a: &[Bytes]) -> Result<Reply, Reply> {
         match slot.partial_from {
             Some(from) if incremental => {
                 for (lsn, rec) in backlog.into_iter().filter(|(l, _)| *l >= from) {
-                    slot.queue.push_back(FlowMsg::Record(lsn, rec));
+                    slot.queue.push_back(FlowMsg::Record(lsn, rec, now));
                 }
             }
             _ => {
@@ -283,6 +284,7 @@ fn startstable_check(st: &mut State, a: &[Bytes]) -> Result<Option<u64>, Reply> 
                 return Err(Reply::err("invalid state"));
             }
             let shards = st.shards();
+            let now = st.cfg.clock.now_ms();
             for idx in 0..shards {
                 let backlog: Vec<_> = st.journals[idx as usize].backlog.iter().cloned().collect();
                 let Some(Some(slot)) = st.sessions.get_mut(&sid).map(|s| &mut s.flows[idx as usize]) else {
@@ -291,7 +293,7 @@ fn startstable_check(st: &mut State, a: &[Bytes]) -> Result<Option<u64>, Reply> 
                 let from = slot.partial_from.unwrap_or(0);
                 slot.queue.push_back(FlowMsg::Direct);
                 for (lsn, rec) in backlog.into_iter().filter(|(l, _)| *l >= from) {
-                    slot.queue.push_back(FlowMsg::Record(lsn, rec));
+                    slot.queue.push_back(FlowMsg::Record(lsn, rec, now));
                 }
                 slot.subscribed = true;
                 slot.notify.notify_one();

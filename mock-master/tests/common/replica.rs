@@ -34,6 +34,10 @@ pub struct Flow {
     pub fullsync_end: bool,
     pub eof_token: bool,
     pub events: Vec<Event>,
+    /// A FLUSHALL/FLUSHDB journal record waiting at the barrier (spec 6.3).
+    pub barrier: Option<(u64, JournalRecord)>,
+    /// Every byte received on the flow.
+    pub raw: Vec<u8>,
 }
 
 pub struct Replica {
@@ -159,6 +163,8 @@ impl Replica {
                 fullsync_end: false,
                 eof_token: false,
                 events: Vec::new(),
+                barrier: None,
+                raw: Vec::new(),
             });
         }
         Replica {
@@ -201,12 +207,31 @@ impl Replica {
         }
     }
 
+    /// Applies a global command once every flow reached it (all with the same txid).
+    fn release_barrier(&mut self) {
+        let txids: Vec<Option<u64>> = self.flows.iter().map(|f| f.barrier.as_ref().map(|b| b.0)).collect();
+        if txids.iter().all(|t| t.is_some() && *t == txids[0]) {
+            let rec = self.flows[0].barrier.as_ref().map(|b| b.1.clone());
+            for f in &mut self.flows {
+                f.barrier = None;
+            }
+            if let Some(rec) = rec {
+                self.apply(0, &rec);
+            }
+        }
+    }
+
     /// Decodes whatever flow `i` has buffered; returns whether anything happened.
     fn drain(&mut self, i: usize) -> bool {
         let data = self.flows[i].c.buf.split();
+        self.flows[i].raw.extend_from_slice(&data);
         self.flows[i].dec.feed(&data);
         let mut any = false;
         loop {
+            self.release_barrier();
+            if self.flows[i].barrier.is_some() {
+                break;
+            }
             let ev = self.flows[i]
                 .dec
                 .next_event()
@@ -236,7 +261,15 @@ impl Replica {
                     assert_eq!(Some(lsn), self.flows[i].next_lsn, "flow {i}: LSNs are consecutive");
                     self.flows[i].next_lsn = Some(lsn + 1);
                     self.journal_records.push((i as u32, lsn, record.clone()));
-                    self.apply(i, &record);
+                    match &record.op {
+                        JournalOp::Command { txid, args, .. }
+                            if args[0].eq_ignore_ascii_case(b"FLUSHALL")
+                                || args[0].eq_ignore_ascii_case(b"FLUSHDB") =>
+                        {
+                            self.flows[i].barrier = Some((*txid, record.clone()));
+                        }
+                        _ => self.apply(i, &record),
+                    }
                 }
                 _ => {}
             }
@@ -255,8 +288,10 @@ impl Replica {
     pub async fn pump_until(&mut self, what: &str, done: impl Fn(&Replica) -> bool) {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
-            for i in 0..self.flows.len() {
-                self.drain(i);
+            for _ in 0..2 {
+                for i in 0..self.flows.len() {
+                    self.drain(i);
+                }
             }
             if done(self) {
                 return;
