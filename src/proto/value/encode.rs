@@ -14,8 +14,10 @@ use super::stream::FLAG_SAMEFIELDS;
 
 /// A list element longer than this gets its own PLAIN quicklist node (Dragonfly's default fill).
 pub(crate) const PLAIN_THRESHOLD: usize = 8192;
-/// Target size of one packed quicklist node.
+/// Size limit of one packed quicklist node (fill -2), and the per-element overestimate Redis
+/// and Dragonfly add when checking whether one more element fits.
 pub(crate) const NODE_BYTES: usize = 8192;
+const NODE_ELEMENT_OVERHEAD: usize = 8;
 /// Redis' `stream-node-max-entries` / `stream-node-max-bytes` defaults.
 const STREAM_NODE_ENTRIES: usize = 100;
 const STREAM_NODE_BYTES: usize = 4096;
@@ -137,7 +139,9 @@ fn quicklist_v1(out: &mut Vec<u8>, v: &[Bytes]) -> Result<(), EncodeError> {
     let mut nodes: Vec<Vec<u8>> = Vec::new();
     let mut cur = ziplist::Writer::new();
     for e in v {
-        if cur.count() > 0 && (cur.byte_len() + e.len() + 11 > NODE_BYTES || cur.count() >= u64::from(u16::MAX - 1)) {
+        if cur.count() > 0
+            && (cur.byte_len() + e.len() + NODE_ELEMENT_OVERHEAD > NODE_BYTES || cur.count() >= u64::from(u16::MAX - 1))
+        {
             nodes.push(std::mem::take(&mut cur).finish()?);
         }
         cur.push(e);
@@ -161,7 +165,7 @@ fn quicklist_v2(out: &mut Vec<u8>, v: &[Bytes]) -> Result<(), EncodeError> {
     for e in v {
         let flush = cur.count() > 0
             && (e.len() > PLAIN_THRESHOLD
-                || cur.byte_len() + e.len() + 11 > NODE_BYTES
+                || cur.byte_len() + e.len() + NODE_ELEMENT_OVERHEAD > NODE_BYTES
                 || cur.count() >= u64::from(u16::MAX - 1));
         if flush {
             nodes.push(Node::Packed(std::mem::take(&mut cur).finish()?));

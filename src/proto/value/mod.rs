@@ -19,6 +19,10 @@ mod stream;
 mod tests;
 #[cfg(test)]
 mod tests_corpus;
+#[cfg(test)]
+mod tests_flows;
+#[cfg(test)]
+mod tests_redis;
 
 use bytes::{Buf, BytesMut};
 
