@@ -5,4 +5,7 @@
 
 pub mod config;
 pub mod proto;
+pub mod resp;
+pub mod target;
+pub mod testkit;
 pub mod verify;

@@ -8,12 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConfigArgs {
     /// YAML config file (the Go df2redis keys are accepted).
-    #[arg(
-        short = 'c',
-        long = "config",
-        env = "DF2REDIS_CONFIG",
-        value_name = "FILE"
-    )]
+    #[arg(short = 'c', long = "config", env = "DF2REDIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Source address host:port (overrides source.addr).
     #[arg(long, env = "DF2REDIS_SOURCE_ADDR", value_name = "HOST:PORT")]
@@ -71,10 +66,7 @@ fn set_password(ep: &mut RawEndpoint, inline: &Option<String>, file: &Option<Pat
 impl ConfigArgs {
     /// Applies these overrides onto a parsed file.
     pub fn apply(&self, raw: &mut RawConfig) {
-        if self.source_addr.is_some()
-            || self.source_password.is_some()
-            || self.source_password_file.is_some()
-        {
+        if self.source_addr.is_some() || self.source_password.is_some() || self.source_password_file.is_some() {
             let src = raw.source.get_or_insert_with(RawEndpoint::default);
             if let Some(a) = &self.source_addr {
                 src.addr = Some(a.clone());

@@ -36,13 +36,9 @@ impl Address {
                 .ok_or_else(|| format!("`{s}`: expected [ipv6]:port"))?;
             (h, p)
         } else {
-            s.rsplit_once(':')
-                .ok_or_else(|| format!("`{s}`: expected host:port"))?
+            s.rsplit_once(':').ok_or_else(|| format!("`{s}`: expected host:port"))?
         };
-        if host.is_empty()
-            || host.contains(char::is_whitespace)
-            || (!s.starts_with('[') && host.contains(':'))
-        {
+        if host.is_empty() || host.contains(char::is_whitespace) || (!s.starts_with('[') && host.contains(':')) {
             return Err(format!("`{s}`: bad host"));
         }
         let port: u16 = port
@@ -256,9 +252,7 @@ impl VerifyMode {
             "meta" | "length" => Ok(Self::Meta),
             "full" | "value" => Ok(Self::Full),
             "smart" => Ok(Self::Smart),
-            _ => Err(format!(
-                "`{s}`: expected keys (outline), meta (length), full or smart"
-            )),
+            _ => Err(format!("`{s}`: expected keys (outline), meta (length), full or smart")),
         }
     }
 }
@@ -386,11 +380,10 @@ pub fn parse_str(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
     if text.trim().is_empty() {
         return Ok(RawConfig::default());
     }
-    let tree: serde_json::Value =
-        serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-            file: file.to_string(),
-            reason: e.to_string(),
-        })?;
+    let tree: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+        file: file.to_string(),
+        reason: e.to_string(),
+    })?;
     if tree.is_null() {
         return Ok(RawConfig::default());
     }
@@ -415,10 +408,7 @@ fn unknown_key(msg: &str, path: &str, file: &str) -> Option<ConfigError> {
     } else {
         path.to_string()
     };
-    let hint = tail
-        .split_once(',')
-        .map(|(_, h)| format!(",{h}"))
-        .unwrap_or_default();
+    let hint = tail.split_once(',').map(|(_, h)| format!(",{h}")).unwrap_or_default();
     Some(ConfigError::UnknownKey {
         file: file.to_string(),
         key: key.to_string(),

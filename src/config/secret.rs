@@ -71,14 +71,9 @@ pub fn read_password_file(path: &Path) -> Result<Secret, SecretError> {
 
 /// Resolves a password from its three possible sources, at most one of which may be set.
 /// An empty inline password means "no password" (the Go tool's samples write `password: ""`).
-pub fn resolve(
-    inline: Option<&str>,
-    file: Option<&Path>,
-    env: Option<&str>,
-) -> Result<Option<Secret>, SecretError> {
+pub fn resolve(inline: Option<&str>, file: Option<&Path>, env: Option<&str>) -> Result<Option<Secret>, SecretError> {
     let inline = inline.filter(|p| !p.is_empty());
-    let given =
-        usize::from(inline.is_some()) + usize::from(file.is_some()) + usize::from(env.is_some());
+    let given = usize::from(inline.is_some()) + usize::from(file.is_some()) + usize::from(env.is_some());
     if given > 1 {
         return Err(SecretError::Ambiguous);
     }
@@ -91,9 +86,7 @@ pub fn resolve(
     if let Some(name) = env {
         return match std::env::var(name) {
             Ok(v) => Ok(Some(Secret::new(v))),
-            Err(_) => Err(SecretError::Env {
-                name: name.to_string(),
-            }),
+            Err(_) => Err(SecretError::Env { name: name.to_string() }),
         };
     }
     Ok(None)
@@ -125,14 +118,8 @@ mod tests {
     fn resolve_rules() {
         assert_eq!(resolve(None, None, None), Ok(None));
         assert_eq!(resolve(Some(""), None, None), Ok(None));
-        assert_eq!(
-            resolve(Some("x"), None, None).unwrap().unwrap().expose(),
-            "x"
-        );
-        assert_eq!(
-            resolve(Some("x"), None, Some("Y")),
-            Err(SecretError::Ambiguous)
-        );
+        assert_eq!(resolve(Some("x"), None, None).unwrap().unwrap().expose(), "x");
+        assert_eq!(resolve(Some("x"), None, Some("Y")), Err(SecretError::Ambiguous));
         let missing = Path::new("/nonexistent/df2redis/pw");
         assert!(matches!(
             resolve(None, Some(missing), None),

@@ -69,8 +69,7 @@ fn go_sample_keys_load() {
 
 #[test]
 fn old_seed_key_is_addr() {
-    let c = load("source: {addr: 'h:1'}\ntarget: {type: redis-standalone, seed: 'localhost:6379'}")
-        .unwrap();
+    let c = load("source: {addr: 'h:1'}\ntarget: {type: redis-standalone, seed: 'localhost:6379'}").unwrap();
     assert_eq!(
         c.target.unwrap().addr,
         Address {
@@ -113,19 +112,13 @@ fn bad_values_are_reported_with_their_path() {
         ("source: {addr: 'h:0'}", "source.addr"),
         ("source: {addr: 'h:99999'}", "source.addr"),
         ("source: {addr: 'h:1', type: mysql}", "source.type"),
-        (
-            "source: {addr: 'h:1'}\nconflict: {policy: maybe}",
-            "conflict.policy",
-        ),
+        ("source: {addr: 'h:1'}\nconflict: {policy: maybe}", "conflict.policy"),
         ("source: {addr: 'h:1'}\nlog: {level: loud}", "log.level"),
         (
             "source: {addr: 'h:1', passwordFile: /nonexistent/pw}",
             "source.passwordFile",
         ),
-        (
-            "source: {addr: 'h:1', password: a, passwordEnv: B}",
-            "source.password",
-        ),
+        ("source: {addr: 'h:1', password: a, passwordEnv: B}", "source.password"),
         (
             "source: {addr: 'h:1'}\ntarget: {addr: 'x:1', cluster: {seeds: ['bad']}}",
             "target.cluster.seeds[0]",
@@ -158,10 +151,7 @@ fn bad_values_are_reported_with_their_path() {
 
 #[test]
 fn yaml_syntax_errors_are_syntax() {
-    assert!(matches!(
-        load("source: [unclosed"),
-        Err(ConfigError::Syntax { .. })
-    ));
+    assert!(matches!(load("source: [unclosed"), Err(ConfigError::Syntax { .. })));
 }
 
 #[test]

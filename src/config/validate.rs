@@ -3,8 +3,8 @@
 
 use super::raw::{RawConfig, RawEndpoint, RawVerify};
 use super::{
-    secret, Address, Advanced, Checkpoint, Config, ConfigError, ConflictPolicy, Endpoint,
-    EndpointKind, Log, LogFormat, LogLevel, Tls, VerifyMode, VerifySettings,
+    secret, Address, Advanced, Checkpoint, Config, ConfigError, ConflictPolicy, Endpoint, EndpointKind, Log, LogFormat,
+    LogLevel, Tls, VerifyMode, VerifySettings,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,13 +21,7 @@ fn invalid(file: &str, path: &str, reason: impl Into<String>) -> ConfigError {
 pub fn validate(raw: &RawConfig, file: &str) -> Result<Config, ConfigError> {
     let source = match &raw.source {
         Some(s) => endpoint(s, "source", file)?,
-        None => {
-            return Err(invalid(
-                file,
-                "source",
-                "missing (give source.addr or --source-addr)",
-            ))
-        }
+        None => return Err(invalid(file, "source", "missing (give source.addr or --source-addr)")),
     };
     if source.kind == EndpointKind::RedisCluster {
         return Err(invalid(
@@ -36,27 +30,16 @@ pub fn validate(raw: &RawConfig, file: &str) -> Result<Config, ConfigError> {
             "a source cannot be a cluster: give one Dragonfly/Redis node",
         ));
     }
-    let target = raw
-        .target
-        .as_ref()
-        .map(|t| endpoint(t, "target", file))
-        .transpose()?;
+    let target = raw.target.as_ref().map(|t| endpoint(t, "target", file)).transpose()?;
     let state_dir = raw
         .state_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("./df2redis-state"));
-    let status_file = raw
-        .status_file
-        .clone()
-        .unwrap_or_else(|| state_dir.join("status.json"));
+    let status_file = raw.status_file.clone().unwrap_or_else(|| state_dir.join("status.json"));
     let cp = raw.checkpoint.clone().unwrap_or_default();
     let interval = cp.interval_seconds.unwrap_or(10);
     if interval == 0 {
-        return Err(invalid(
-            file,
-            "checkpoint.intervalSeconds",
-            "must be at least 1",
-        ));
+        return Err(invalid(file, "checkpoint.intervalSeconds", "must be at least 1"));
     }
     let checkpoint = Checkpoint {
         enabled: cp.enabled.unwrap_or(true),
@@ -66,19 +49,12 @@ pub fn validate(raw: &RawConfig, file: &str) -> Result<Config, ConfigError> {
     let lg = raw.log.clone().unwrap_or_default();
     let log = Log {
         dir: lg.dir,
-        level: LogLevel::parse(lg.level.as_deref().unwrap_or("info"))
-            .map_err(|e| invalid(file, "log.level", e))?,
+        level: LogLevel::parse(lg.level.as_deref().unwrap_or("info")).map_err(|e| invalid(file, "log.level", e))?,
         console: lg.console_enabled.unwrap_or(true),
         format: match lg.format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => {
-                return Err(invalid(
-                    file,
-                    "log.format",
-                    format!("`{other}`: expected text or json"),
-                ))
-            }
+            other => return Err(invalid(file, "log.format", format!("`{other}`: expected text or json"))),
         },
     };
     let conflict = match raw
@@ -119,10 +95,7 @@ pub fn validate(raw: &RawConfig, file: &str) -> Result<Config, ConfigError> {
     };
     let verify = verify_settings(raw.verify.as_ref(), file)?;
     Ok(Config {
-        task_name: raw
-            .task_name
-            .clone()
-            .unwrap_or_else(|| "df2redis".to_string()),
+        task_name: raw.task_name.clone().unwrap_or_else(|| "df2redis".to_string()),
         state_dir,
         status_file,
         source,
@@ -156,16 +129,11 @@ fn endpoint(raw: &RawEndpoint, name: &str, file: &str) -> Result<Endpoint, Confi
     let mut seeds = Vec::new();
     if let Some(list) = raw.cluster.as_ref().and_then(|c| c.seeds.as_ref()) {
         for (i, s) in list.iter().enumerate() {
-            seeds.push(
-                Address::parse(s)
-                    .map_err(|e| invalid(file, &format!("{name}.cluster.seeds[{i}]"), e))?,
-            );
+            seeds.push(Address::parse(s).map_err(|e| invalid(file, &format!("{name}.cluster.seeds[{i}]"), e))?);
         }
     }
     let addr = match addr_text {
-        Some(a) => {
-            Address::parse(a).map_err(|e| invalid(file, &format!("{name}.{addr_key}"), e))?
-        }
+        Some(a) => Address::parse(a).map_err(|e| invalid(file, &format!("{name}.{addr_key}"), e))?,
         None => match seeds.first() {
             Some(s) => s.clone(),
             None => return Err(invalid(file, &format!("{name}.addr"), "missing")),
@@ -243,11 +211,7 @@ fn verify_settings(raw: Option<&RawVerify>, file: &str) -> Result<VerifySettings
     };
     let big = v.big_key_threshold.unwrap_or(d.big_key_threshold);
     if big == 0 {
-        return Err(invalid(
-            file,
-            "verify.bigKeyThreshold",
-            "must be at least 1",
-        ));
+        return Err(invalid(file, "verify.bigKeyThreshold", "must be at least 1"));
     }
     let types = v.types.clone().unwrap_or_default();
     for (i, t) in types.iter().enumerate() {
@@ -255,10 +219,7 @@ fn verify_settings(raw: Option<&RawVerify>, file: &str) -> Result<VerifySettings
             return Err(invalid(
                 file,
                 &format!("verify.types[{i}]"),
-                format!(
-                    "`{t}`: expected one of {}",
-                    crate::verify::KeyType::NAMES.join(", ")
-                ),
+                format!("`{t}`: expected one of {}", crate::verify::KeyType::NAMES.join(", ")),
             ));
         }
     }
@@ -268,10 +229,7 @@ fn verify_settings(raw: Option<&RawVerify>, file: &str) -> Result<VerifySettings
         parallel: parallel as usize,
         compare_times: compare_times as u32,
         interval,
-        ttl_tolerance: v
-            .ttl_tolerance_ms
-            .map(Duration::from_millis)
-            .unwrap_or(d.ttl_tolerance),
+        ttl_tolerance: v.ttl_tolerance_ms.map(Duration::from_millis).unwrap_or(d.ttl_tolerance),
         big_key_threshold: big,
         result_dir: v.result_dir.clone(),
         max_keys: v.max_keys.unwrap_or(0),

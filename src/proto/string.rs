@@ -43,10 +43,7 @@ pub fn peek_header(buf: &[u8]) -> Result<Read<(StrHeader, usize)>, ErrorKind> {
         Packed::Special(3) => {
             let rest = buf.get(1..).unwrap_or_default();
             let (clen, a) = crate::ready!(shift(packed::peek_len(rest)?, 1));
-            let (ulen, b) = crate::ready!(shift(
-                packed::peek_len(rest.get(a..).unwrap_or_default())?,
-                1 + a
-            ));
+            let (ulen, b) = crate::ready!(shift(packed::peek_len(rest.get(a..).unwrap_or_default())?, 1 + a));
             Ok(Read::Done((StrHeader::Lzf { clen, ulen }, 1 + a + b)))
         }
         Packed::Special(s) => Err(unexpected(
@@ -193,10 +190,7 @@ pub fn expect_consumed(what: &'static str, left: usize) -> Result<(), ErrorKind>
     if left == 0 {
         Ok(())
     } else {
-        Err(corrupt(
-            what,
-            format_args!("{left} unexpected bytes at the end"),
-        ))
+        Err(corrupt(what, format_args!("{left} unexpected bytes at the end")))
     }
 }
 
@@ -212,10 +206,7 @@ mod tests {
     #[test]
     fn integer_forms() {
         assert_eq!(read_all(&[0xc0, 0x40]), Ok(Read::Done(Bytes::from("64"))));
-        assert_eq!(
-            read_all(&[0xc1, 0x39, 0x30]),
-            Ok(Read::Done(Bytes::from("12345")))
-        );
+        assert_eq!(read_all(&[0xc1, 0x39, 0x30]), Ok(Read::Done(Bytes::from("12345"))));
         assert_eq!(
             read_all(&[0xc2, 0xa8, 0xb6, 0x55, 0x69]),
             Ok(Read::Done(Bytes::from("1767225000")))

@@ -45,33 +45,19 @@ async fn ordered<S: Store, T: Store>(
         let (a, b) = match (ps, pt) {
             (None, None) => return Ok(None),
             (Some(x), Some(y)) => {
-                let (a, b) = tokio::join!(
-                    src.piece(db, key, ty, x, chunk),
-                    tgt.piece(db, key, ty, y, chunk)
-                );
+                let (a, b) = tokio::join!(src.piece(db, key, ty, x, chunk), tgt.piece(db, key, ty, y, chunk));
                 (a?, b?)
             }
-            (Some(_), None) => {
-                return Ok(Some((
-                    DiffKind::Length,
-                    format!("target ends at element {offset}"),
-                )))
-            }
-            (None, Some(_)) => {
-                return Ok(Some((
-                    DiffKind::Length,
-                    format!("source ends at element {offset}"),
-                )))
-            }
+            (Some(_), None) => return Ok(Some((DiffKind::Length, format!("target ends at element {offset}")))),
+            (None, Some(_)) => return Ok(Some((DiffKind::Length, format!("source ends at element {offset}")))),
         };
         if let Some(d) = first_difference_at(&a.content, &b.content, offset) {
             // A shorter piece on one side with the other continuing is a length difference.
-            let kind =
-                if a.content.len() != b.content.len() && (a.next.is_none() || b.next.is_none()) {
-                    DiffKind::Length
-                } else {
-                    DiffKind::Value
-                };
+            let kind = if a.content.len() != b.content.len() && (a.next.is_none() || b.next.is_none()) {
+                DiffKind::Length
+            } else {
+                DiffKind::Value
+            };
             return Ok(Some((kind, d)));
         }
         offset += a.content.len();
@@ -88,13 +74,7 @@ async fn ordered<S: Store, T: Store>(
     }
 }
 
-async fn digest_of<S: Store>(
-    s: &S,
-    db: u32,
-    key: &Bytes,
-    ty: KeyType,
-    chunk: u64,
-) -> Result<Digest, StoreError> {
+async fn digest_of<S: Store>(s: &S, db: u32, key: &Bytes, ty: KeyType, chunk: u64) -> Result<Digest, StoreError> {
     let mut d = Digest::default();
     let mut pos = Some(Pos::start(ty));
     while let Some(p) = pos {
@@ -128,11 +108,7 @@ async fn locate<A: Store, B: Store>(
         };
         let found = other.lookup(db, key, ty, &names).await?;
         for ((name, mine), theirs) in names.iter().zip(values).zip(found) {
-            let what = if ty == KeyType::Hash {
-                "field"
-            } else {
-                "member"
-            };
+            let what = if ty == KeyType::Hash { "field" } else { "member" };
             match (mine, theirs) {
                 (_, None) => return Ok(Some(format!("{what} {} only on {here}", preview(name)))),
                 (Some(m), Some(t)) if m != t => {
@@ -159,10 +135,7 @@ async fn unordered<S: Store, T: Store>(
     ty: KeyType,
     chunk: u64,
 ) -> Result<Option<(DiffKind, String)>, StoreError> {
-    let (a, b) = tokio::join!(
-        digest_of(src, db, key, ty, chunk),
-        digest_of(tgt, db, key, ty, chunk)
-    );
+    let (a, b) = tokio::join!(digest_of(src, db, key, ty, chunk), digest_of(tgt, db, key, ty, chunk));
     if a? == b? {
         return Ok(None);
     }
@@ -223,12 +196,7 @@ mod tests {
         let z = |c: Option<usize>| {
             Content::Zset(
                 (0..n)
-                    .map(|i| {
-                        (
-                            b(format!("z{i:06}")),
-                            if Some(i) == c { 0.5 } else { i as f64 },
-                        )
-                    })
+                    .map(|i| (b(format!("z{i:06}")), if Some(i) == c { 0.5 } else { i as f64 }))
                     .collect(),
             )
         };
@@ -240,10 +208,7 @@ mod tests {
                     .map(|i| StreamEntry {
                         ms: i as u64 + 1,
                         seq: 0,
-                        fields: vec![
-                            b("f".into()),
-                            b(format!("{}", if Some(i) == c { 0 } else { i })),
-                        ],
+                        fields: vec![b("f".into()), b(format!("{}", if Some(i) == c { 0 } else { i }))],
                     })
                     .collect(),
             )
@@ -275,11 +240,7 @@ mod tests {
         }
         let (s, t) = pair(1000, Some(777));
         for (k, ty, want) in [
-            (
-                "h",
-                KeyType::Hash,
-                "field \"f777\": source \"v777\", target \"v777!\"",
-            ),
+            ("h", KeyType::Hash, "field \"f777\": source \"v777\", target \"v777!\""),
             ("l", KeyType::List, "index 777"),
             ("s", KeyType::Set, "member \"m777\" only on source"),
             ("z", KeyType::Zset, "rank"),
@@ -296,35 +257,15 @@ mod tests {
     #[tokio::test]
     async fn shorter_side_is_a_length_difference() {
         let (s, t) = (MemStore::default(), MemStore::default());
-        s.put(
-            0,
-            "l",
-            Content::List((0..100).map(|i| b(format!("{i}"))).collect()),
-            -1,
-        );
-        t.put(
-            0,
-            "l",
-            Content::List((0..99).map(|i| b(format!("{i}"))).collect()),
-            -1,
-        );
+        s.put(0, "l", Content::List((0..100).map(|i| b(format!("{i}"))).collect()), -1);
+        t.put(0, "l", Content::List((0..99).map(|i| b(format!("{i}"))).collect()), -1);
         let r = compare(&s, &t, 0, &Bytes::from("l"), KeyType::List, 10)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(r.0, DiffKind::Length, "{r:?}");
-        s.put(
-            0,
-            "s",
-            Content::Set((0..100).map(|i| b(format!("{i}"))).collect()),
-            -1,
-        );
-        t.put(
-            0,
-            "s",
-            Content::Set((1..101).map(|i| b(format!("{i}"))).collect()),
-            -1,
-        );
+        s.put(0, "s", Content::Set((0..100).map(|i| b(format!("{i}"))).collect()), -1);
+        t.put(0, "s", Content::Set((1..101).map(|i| b(format!("{i}"))).collect()), -1);
         let r = compare(&s, &t, 0, &Bytes::from("s"), KeyType::Set, 10)
             .await
             .unwrap()

@@ -215,11 +215,7 @@ pub fn first_difference_at(a: &Content, b: &Content, offset: u64) -> Option<Stri
             if i == x.len() && i == y.len() {
                 return None;
             }
-            let el = |v: &Vec<Bytes>| {
-                v.get(i)
-                    .map(|e| preview(e))
-                    .unwrap_or_else(|| "(end)".into())
-            };
+            let el = |v: &Vec<Bytes>| v.get(i).map(|e| preview(e)).unwrap_or_else(|| "(end)".into());
             Some(format!(
                 "index {}: source {}, target {}",
                 offset + i as u64,
@@ -227,13 +223,9 @@ pub fn first_difference_at(a: &Content, b: &Content, offset: u64) -> Option<Stri
                 el(y)
             ))
         }
-        (Content::Set(x), Content::Set(y)) => merge_first(
-            x,
-            y,
-            |m| m,
-            |m| format!("member {}", preview(m)),
-            |_, _| None,
-        ),
+        (Content::Set(x), Content::Set(y)) => {
+            merge_first(x, y, |m| m, |m| format!("member {}", preview(m)), |_, _| None)
+        }
         (Content::Hash(x), Content::Hash(y)) => merge_first(
             x,
             y,

@@ -158,24 +158,18 @@ impl<S: Store, T: Store> Engine<S, T> {
     /// A full pass: source → target, then (if enabled) target → source.
     pub async fn pass(&self) -> Result<Vec<Diff>, EngineError> {
         let units = self.src.units(&self.cfg.dbs).await?;
-        self.progress
-            .phase("source", units.iter().map(|u| u.keys).sum());
+        self.progress.phase("source", units.iter().map(|u| u.keys).sum());
         let mut diffs = self.scan_side(Direction::Forward, units).await?;
         if self.cfg.extras {
             let units = self.tgt.units(&self.cfg.dbs).await?;
-            self.progress
-                .phase("target", units.iter().map(|u| u.keys).sum());
+            self.progress.phase("target", units.iter().map(|u| u.keys).sum());
             diffs.extend(self.scan_side(Direction::Extras, units).await?);
         }
         sort(&mut diffs);
         Ok(diffs)
     }
 
-    async fn scan_side(
-        &self,
-        dir: Direction,
-        units: Vec<ScanUnit>,
-    ) -> Result<Vec<Diff>, EngineError> {
+    async fn scan_side(&self, dir: Direction, units: Vec<ScanUnit>) -> Result<Vec<Diff>, EngineError> {
         let sem = Arc::new(Semaphore::new(self.cfg.parallel.max(1)));
         let taken = Arc::new(AtomicU64::new(0));
         let mut scanners = JoinSet::new();
@@ -209,16 +203,8 @@ impl<S: Store, T: Store> Engine<S, T> {
             }
             let pattern = self.cfg.patterns.scan_match();
             let (next, mut keys) = match dir {
-                Direction::Forward => {
-                    self.src
-                        .scan(&unit, cursor, self.cfg.batch, pattern)
-                        .await?
-                }
-                Direction::Extras => {
-                    self.tgt
-                        .scan(&unit, cursor, self.cfg.batch, pattern)
-                        .await?
-                }
+                Direction::Forward => self.src.scan(&unit, cursor, self.cfg.batch, pattern).await?,
+                Direction::Extras => self.tgt.scan(&unit, cursor, self.cfg.batch, pattern).await?,
             };
             self.progress.inc(keys.len() as u64);
             keys.retain(|k| self.cfg.patterns.accepts(k));
@@ -266,31 +252,21 @@ impl<S: Store, T: Store> Engine<S, T> {
         let d = self.cfg.depth;
         self.lim_src.acquire(keys.len() as u64 * cost(d)).await;
         let s = self.src.probe(db, &keys, d, self.cfg.big_threshold).await?;
-        let (keys, s): (Vec<Bytes>, Vec<KeyState>) = keys
-            .into_iter()
-            .zip(s)
-            .filter(|(_, st)| self.type_ok(st.ty))
-            .unzip();
+        let (keys, s): (Vec<Bytes>, Vec<KeyState>) =
+            keys.into_iter().zip(s).filter(|(_, st)| self.type_ok(st.ty)).unzip();
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.stats
-            .source_keys
-            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        self.stats.source_keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.lim_tgt.acquire(keys.len() as u64 * cost(d)).await;
         let t = self.tgt.probe(db, &keys, d, self.cfg.big_threshold).await?;
         self.compare_states(db, &keys, &s, &t).await
     }
 
     async fn extras_batch(&self, db: u32, keys: Vec<Bytes>) -> Result<Vec<Diff>, EngineError> {
-        self.stats
-            .target_keys
-            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        self.stats.target_keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.lim_src.acquire(keys.len() as u64).await;
-        let s = self
-            .src
-            .probe(db, &keys, Depth::Keys, self.cfg.big_threshold)
-            .await?;
+        let s = self.src.probe(db, &keys, Depth::Keys, self.cfg.big_threshold).await?;
         let missing: Vec<Bytes> = keys
             .into_iter()
             .zip(s)
@@ -302,10 +278,7 @@ impl<S: Store, T: Store> Engine<S, T> {
         }
         let d = self.cfg.depth.min(Depth::Meta);
         self.lim_tgt.acquire(missing.len() as u64 * cost(d)).await;
-        let t = self
-            .tgt
-            .probe(db, &missing, d, self.cfg.big_threshold)
-            .await?;
+        let t = self.tgt.probe(db, &missing, d, self.cfg.big_threshold).await?;
         Ok(missing
             .into_iter()
             .zip(t)
@@ -339,9 +312,7 @@ impl<S: Store, T: Store> Engine<S, T> {
             if o.needs_chunks && !self.cfg.smart {
                 if let Some(ty) = a.ty {
                     self.stats.big_keys.fetch_add(1, Ordering::Relaxed);
-                    if let Some((k, d)) =
-                        bigkey::compare(&*self.src, &*self.tgt, db, key, ty, self.cfg.chunk).await?
-                    {
+                    if let Some((k, d)) = bigkey::compare(&*self.src, &*self.tgt, db, key, ty, self.cfg.chunk).await? {
                         found.push((k, Some(d)));
                     }
                 }

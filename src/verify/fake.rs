@@ -38,20 +38,11 @@ impl MemStore {
     }
 
     pub fn del(&self, db: u32, key: &str) {
-        self.data
-            .lock()
-            .unwrap()
-            .entry(db)
-            .or_default()
-            .remove(key.as_bytes());
+        self.data.lock().unwrap().entry(db).or_default().remove(key.as_bytes());
     }
 
     fn get(&self, db: u32, key: &[u8]) -> Option<(Content, i64)> {
-        self.data
-            .lock()
-            .unwrap()
-            .get(&db)
-            .and_then(|m| m.get(key).cloned())
+        self.data.lock().unwrap().get(&db).and_then(|m| m.get(key).cloned())
     }
 }
 
@@ -95,12 +86,7 @@ impl Store for MemStore {
         let Some(m) = data.get(&unit.db) else {
             return Ok((0, vec![]));
         };
-        let keys: Vec<Bytes> = m
-            .keys()
-            .skip(cursor as usize)
-            .take(count)
-            .cloned()
-            .collect();
+        let keys: Vec<Bytes> = m.keys().skip(cursor as usize).take(count).cloned().collect();
         let next = cursor + keys.len() as u64;
         let keys = keys
             .into_iter()
@@ -109,13 +95,7 @@ impl Store for MemStore {
         Ok((if next as usize >= m.len() { 0 } else { next }, keys))
     }
 
-    async fn probe(
-        &self,
-        db: u32,
-        keys: &[Bytes],
-        depth: Depth,
-        big: u64,
-    ) -> Result<Vec<KeyState>, StoreError> {
+    async fn probe(&self, db: u32, keys: &[Bytes], depth: Depth, big: u64) -> Result<Vec<KeyState>, StoreError> {
         Ok(keys
             .iter()
             .map(|k| match self.get(db, k) {
@@ -144,14 +124,7 @@ impl Store for MemStore {
             .collect())
     }
 
-    async fn piece(
-        &self,
-        db: u32,
-        key: &Bytes,
-        _ty: KeyType,
-        pos: Pos,
-        count: u64,
-    ) -> Result<Piece, StoreError> {
+    async fn piece(&self, db: u32, key: &Bytes, _ty: KeyType, pos: Pos, count: u64) -> Result<Piece, StoreError> {
         let Some((c, _)) = self.get(db, key) else {
             return Ok(Piece {
                 content: slice(&Content::List(vec![]), 0, 0),

@@ -171,9 +171,6 @@ mod tests {
         assert!(p.scan_match().is_none());
         assert!(p.accepts(b"session:9") && p.accepts(b"x") && !p.accepts(b"order:1"));
         assert!(Patterns::default().accepts(b"anything"));
-        assert_eq!(
-            Patterns::parse(&["a*".to_string()]).scan_match(),
-            Some(&b"a*"[..])
-        );
+        assert_eq!(Patterns::parse(&["a*".to_string()]).scan_match(), Some(&b"a*"[..]));
     }
 }

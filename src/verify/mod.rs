@@ -23,3 +23,11 @@ pub use diff::{Diff, DiffKind, Summary};
 pub use engine::{Engine, EngineError, Settings};
 pub use model::{Content, Depth, KeyState, KeyType, ValueState};
 pub use store::{Store, StoreError};
+pub mod redis_store;
+pub use redis_store::RedisStore;
+pub mod cli;
+pub mod report;
+pub mod rounds;
+
+pub use cli::{run, VerifyArgs};
+pub use report::Report;

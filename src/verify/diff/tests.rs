@@ -32,13 +32,8 @@ fn presence_and_type() {
         kinds(&compare(&s, &KeyState::MISSING, FULL)),
         [DiffKind::MissingOnTarget]
     );
-    assert_eq!(
-        kinds(&compare(&KeyState::MISSING, &s, FULL)),
-        [DiffKind::ExtraOnTarget]
-    );
-    assert!(compare(&KeyState::MISSING, &KeyState::MISSING, FULL)
-        .diffs
-        .is_empty());
+    assert_eq!(kinds(&compare(&KeyState::MISSING, &s, FULL)), [DiffKind::ExtraOnTarget]);
+    assert!(compare(&KeyState::MISSING, &KeyState::MISSING, FULL).diffs.is_empty());
     let l = st(KeyType::List, -1, Content::List(vec![b("a")]));
     assert_eq!(kinds(&compare(&s, &l, FULL)), [DiffKind::Type]);
     assert!(compare(&s, &s, FULL).diffs.is_empty());
@@ -50,10 +45,7 @@ fn ttl_rules() {
     let k = |p| st(KeyType::String, p, c());
     assert!(compare(&k(-1), &k(-1), FULL).diffs.is_empty());
     assert!(compare(&k(50_000), &k(49_500), FULL).diffs.is_empty());
-    assert_eq!(
-        kinds(&compare(&k(50_000), &k(45_000), FULL)),
-        [DiffKind::Ttl]
-    );
+    assert_eq!(kinds(&compare(&k(50_000), &k(45_000), FULL)), [DiffKind::Ttl]);
     assert_eq!(kinds(&compare(&k(-1), &k(45_000), FULL)), [DiffKind::Ttl]);
     assert_eq!(kinds(&compare(&k(45_000), &k(-1), FULL)), [DiffKind::Ttl]);
     // TTL and value both differ: both reported
@@ -117,9 +109,7 @@ fn element_changes_in_every_type() {
         assert_eq!(kinds(&o), [DiffKind::Value], "{ty}");
         let detail = o.diffs[0].1.clone().unwrap();
         assert!(detail.contains(want), "{ty}: {detail}");
-        assert!(compare(&st(ty, -1, a.clone()), &st(ty, -1, a), FULL)
-            .diffs
-            .is_empty());
+        assert!(compare(&st(ty, -1, a.clone()), &st(ty, -1, a), FULL).diffs.is_empty());
     }
 }
 
@@ -134,10 +124,7 @@ fn length_beats_value_and_big_needs_chunks() {
     };
     let o = compare(&big, &a, FULL);
     assert!(o.diffs.is_empty() && o.needs_chunks);
-    let meta = CompareOptions {
-        values: false,
-        ..FULL
-    };
+    let meta = CompareOptions { values: false, ..FULL };
     let o = compare(&big, &big, meta);
     assert!(o.diffs.is_empty() && !o.needs_chunks);
 }

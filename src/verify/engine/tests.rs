@@ -31,12 +31,7 @@ fn seed(m: &MemStore) {
         60_000,
     );
     m.put(0, "set", Content::Set(vec![b("x"), b("y")]), -1);
-    m.put(
-        0,
-        "zset",
-        Content::Zset(vec![(b("m"), 1.0), (b("n"), 2.0)]),
-        -1,
-    );
+    m.put(0, "zset", Content::Zset(vec![(b("m"), 1.0), (b("n"), 2.0)]), -1);
     m.put(3, "db3", Content::Str(b("x")), -1);
     m.put(
         0,
@@ -102,11 +97,7 @@ async fn every_kind_is_found_and_classified() {
             (b"set", DiffKind::Length),
         ]
     );
-    assert!(
-        d[0].detail.as_deref().unwrap().contains("f4321"),
-        "{:?}",
-        d[0].detail
-    );
+    assert!(d[0].detail.as_deref().unwrap().contains("f4321"), "{:?}", d[0].detail);
     assert_eq!(e.stats.big_keys.load(Ordering::Relaxed), 1);
 }
 
@@ -138,10 +129,7 @@ async fn modes_limit_what_is_compared() {
             ..Settings::default()
         },
     );
-    assert_eq!(
-        kinds(e.pass().await.unwrap()),
-        vec![DiffKind::Ttl, DiffKind::Length]
-    );
+    assert_eq!(kinds(e.pass().await.unwrap()), vec![DiffKind::Ttl, DiffKind::Length]);
 }
 
 #[tokio::test]
@@ -173,10 +161,7 @@ async fn filters_and_limits() {
         },
     );
     let d = e.pass().await.unwrap();
-    assert_eq!(
-        d.iter().map(|x| &x.key[..]).collect::<Vec<_>>(),
-        vec![&b"hash"[..]]
-    );
+    assert_eq!(d.iter().map(|x| &x.key[..]).collect::<Vec<_>>(), vec![&b"hash"[..]]);
     let (s, t) = both(seed);
     t.del(3, "db3");
     t.del(0, "k7");
