@@ -266,13 +266,8 @@ impl<S: Store, T: Store> Engine<S, T> {
     async fn extras_batch(&self, db: u32, keys: Vec<Bytes>) -> Result<Vec<Diff>, EngineError> {
         self.stats.target_keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.lim_src.acquire(keys.len() as u64).await;
-        let s = self.src.probe(db, &keys, Depth::Keys, self.cfg.big_threshold).await?;
-        let missing: Vec<Bytes> = keys
-            .into_iter()
-            .zip(s)
-            .filter(|(_, st)| !st.exists())
-            .map(|(k, _)| k)
-            .collect();
+        let s = self.src.exists(db, &keys).await?;
+        let missing: Vec<Bytes> = keys.into_iter().zip(s).filter(|(_, e)| !e).map(|(k, _)| k).collect();
         if missing.is_empty() {
             return Ok(Vec::new());
         }

@@ -124,6 +124,10 @@ impl Store for MemStore {
             .collect())
     }
 
+    async fn exists(&self, db: u32, keys: &[Bytes]) -> Result<Vec<bool>, StoreError> {
+        Ok(keys.iter().map(|k| self.get(db, k).is_some()).collect())
+    }
+
     async fn piece(&self, db: u32, key: &Bytes, _ty: KeyType, pos: Pos, count: u64) -> Result<Piece, StoreError> {
         let Some((c, _)) = self.get(db, key) else {
             return Ok(Piece {

@@ -99,6 +99,9 @@ pub trait Store: Send + Sync + 'static {
         big: u64,
     ) -> impl Future<Output = Result<Vec<KeyState>, StoreError>> + Send;
 
+    /// Which of these keys exist (cheap: the target→source direction only needs this).
+    fn exists(&self, db: u32, keys: &[Bytes]) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+
     /// Reads up to about `count` elements of a value from `pos`.
     fn piece(
         &self,

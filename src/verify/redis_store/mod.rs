@@ -329,11 +329,5 @@ fn len_cmd(ty: KeyType) -> &'static [u8] {
     }
 }
 
-fn is_container(ty: Option<KeyType>) -> bool {
-    matches!(
-        ty,
-        Some(KeyType::List | KeyType::Set | KeyType::Zset | KeyType::Hash | KeyType::Stream)
-    )
-}
-
+mod probe;
 mod store_impl;

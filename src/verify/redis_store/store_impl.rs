@@ -2,47 +2,19 @@
 //! point lookups.
 
 use super::parse::{self, Unexpected};
-use super::{is_container, len_cmd, RedisStore};
+use super::RedisStore;
 use crate::resp::Frame;
-use crate::verify::model::{Content, Depth, KeyState, KeyType, ValueState};
+use crate::verify::model::{Content, Depth, KeyState, KeyType};
 use crate::verify::store::{Piece, Pos, ScanUnit, Store, StoreError};
 use bytes::Bytes;
 
-fn num(n: u64) -> Vec<u8> {
+pub(super) fn num(n: u64) -> Vec<u8> {
     n.to_string().into_bytes()
 }
 
 impl RedisStore {
-    fn err_reply(&self, cmd: &str, f: &Frame) -> StoreError {
+    pub(super) fn err_reply(&self, cmd: &str, f: &Frame) -> StoreError {
         self.reply(cmd, Unexpected(f.to_string_lossy()))
-    }
-
-    /// Parses the fetch reply of a container read in round 2; `None` = incomplete (big).
-    fn parse_fetch(&self, ty: KeyType, f: &Frame) -> Result<Option<Content>, StoreError> {
-        let r = match ty {
-            KeyType::List => parse::list(f).map(Some),
-            KeyType::Zset => parse::zset(f).map(Some),
-            KeyType::Stream => parse::stream(f).map(|v| Some(Content::Stream(v))),
-            KeyType::Set => parse::scan_reply(f).and_then(|(c, items)| {
-                if c != 0 {
-                    return Ok(None);
-                }
-                parse::set_members(items).map(|v| Some(Content::Set(v)))
-            }),
-            KeyType::Hash => parse::scan_reply(f).and_then(|(c, items)| {
-                if c != 0 {
-                    return Ok(None);
-                }
-                parse::pairs(items).map(|v| Some(Content::Hash(v)))
-            }),
-            _ => Ok(None),
-        };
-        r.map_err(|e| self.reply(ty.name(), e)).map(|c| {
-            c.map(|mut c| {
-                c.normalize();
-                c
-            })
-        })
     }
 }
 
@@ -108,134 +80,14 @@ impl Store for RedisStore {
     }
 
     async fn probe(&self, db: u32, keys: &[Bytes], depth: Depth, big: u64) -> Result<Vec<KeyState>, StoreError> {
-        // Round 1: TYPE [+ PTTL] [+ GET, which answers WRONGTYPE for non-strings].
-        let per = match depth {
-            Depth::Keys => 1,
-            Depth::Meta => 2,
-            Depth::Full => 3,
-        };
-        let r1 = self
-            .run_keys(db, keys, per, |p, _, k| {
-                p.push_args(&[&b"TYPE"[..], k]);
-                if depth >= Depth::Meta {
-                    p.push_args(&[&b"PTTL"[..], k]);
-                }
-                if depth == Depth::Full {
-                    p.push_args(&[&b"GET"[..], k]);
-                }
-            })
-            .await?;
-        let mut states = Vec::with_capacity(keys.len());
-        for i in 0..keys.len() {
-            let f = &r1[i * per..(i + 1) * per];
-            let ty = match &f[0] {
-                Frame::Simple(t) | Frame::Bulk(t) => KeyType::from_type_reply(t),
-                other => return Err(self.err_reply("TYPE", other)),
-            };
-            let mut s = KeyState {
-                ty,
-                pttl: None,
-                len: None,
-                value: ValueState::NotRead,
-            };
-            if ty.is_none() {
-                states.push(KeyState::MISSING);
-                continue;
-            }
-            if depth >= Depth::Meta {
-                let pttl = parse::int(&f[1]).map_err(|e| self.reply("PTTL", e))?;
-                if pttl == -2 {
-                    states.push(KeyState::MISSING); // deleted between TYPE and PTTL
-                    continue;
-                }
-                s.pttl = Some(pttl.max(-1));
-            }
-            if depth == Depth::Full && ty == Some(KeyType::String) {
-                match &f[2] {
-                    Frame::Bulk(b) => {
-                        s.len = Some(b.len() as u64);
-                        s.value = ValueState::Whole(Content::Str(b.clone()));
-                    }
-                    Frame::Null => {
-                        states.push(KeyState::MISSING);
-                        continue;
-                    }
-                    // The key changed type between TYPE and GET: read it again in round 2.
-                    _ => {}
-                }
-            }
-            states.push(s);
+        match depth {
+            Depth::Full => self.probe_full(db, keys, big).await,
+            _ => self.probe_meta(db, keys, depth).await,
         }
-        if depth == Depth::Keys {
-            return Ok(states);
-        }
-        // Round 2: lengths (meta) or length + first piece (full) of containers.
-        let todo: Vec<usize> = (0..keys.len())
-            .filter(|&i| match depth {
-                Depth::Full => {
-                    is_container(states[i].ty) || (states[i].ty == Some(KeyType::String) && states[i].len.is_none())
-                }
-                _ => states[i].ty.is_some() && states[i].ty != Some(KeyType::Other),
-            })
-            .collect();
-        if todo.is_empty() {
-            return Ok(states);
-        }
-        let sub: Vec<Bytes> = todo.iter().map(|&i| keys[i].clone()).collect();
-        let types: Vec<KeyType> = todo.iter().map(|&i| states[i].ty.unwrap_or(KeyType::Other)).collect();
-        let per2 = if depth == Depth::Full { 2 } else { 1 };
-        let (bn, bm) = (num(big), num(big.saturating_sub(1)));
-        let r2 = self
-            .run_keys(db, &sub, per2, |p, j, k| {
-                let ty = types[j];
-                p.push_args(&[len_cmd(ty), k]);
-                if per2 == 2 {
-                    match ty {
-                        KeyType::List => p.push_args(&[&b"LRANGE"[..], k, b"0", &bm]),
-                        KeyType::Zset => p.push_args(&[&b"ZRANGE"[..], k, b"0", &bm, b"WITHSCORES"]),
-                        KeyType::Stream => p.push_args(&[&b"XRANGE"[..], k, b"-", b"+", b"COUNT", &bn]),
-                        KeyType::Set => p.push_args(&[&b"SSCAN"[..], k, b"0", b"COUNT", &bn]),
-                        KeyType::Hash => p.push_args(&[&b"HSCAN"[..], k, b"0", b"COUNT", &bn]),
-                        _ => p.push_args(&[&b"GET"[..], k]),
-                    }
-                }
-            })
-            .await?;
-        for (j, &i) in todo.iter().enumerate() {
-            let ty = types[j];
-            let lf = &r2[j * per2];
-            let len = match parse::int(lf) {
-                Ok(n) => n.max(0) as u64,
-                // WRONGTYPE: the key changed type since round 1; report what round 1 saw, unread.
-                Err(_) if lf.is_error() => continue,
-                Err(e) => return Err(self.reply(std::str::from_utf8(len_cmd(ty)).unwrap_or("len"), e)),
-            };
-            states[i].len = Some(len);
-            if per2 == 1 {
-                continue;
-            }
-            let vf = &r2[j * per2 + 1];
-            if vf.is_error() {
-                continue;
-            }
-            if ty == KeyType::String {
-                if let Frame::Bulk(b) = vf {
-                    states[i].len = Some(b.len() as u64);
-                    states[i].value = ValueState::Whole(Content::Str(b.clone()));
-                }
-                continue;
-            }
-            if len > big {
-                states[i].value = ValueState::Big;
-                continue;
-            }
-            states[i].value = match self.parse_fetch(ty, vf)? {
-                Some(c) if c.len() == len => ValueState::Whole(c),
-                // Incomplete first piece (sparse hashtable) or changed meanwhile: compare in chunks.
-                _ => ValueState::Big,
-            };
-        }
-        Ok(states)
+    }
+
+    async fn exists(&self, db: u32, keys: &[Bytes]) -> Result<Vec<bool>, StoreError> {
+        self.exists_many(db, keys).await
     }
 
     async fn piece(&self, db: u32, key: &Bytes, ty: KeyType, pos: Pos, count: u64) -> Result<Piece, StoreError> {
