@@ -3,7 +3,9 @@
 //! The crate is layered (see `docs/ARCHITECTURE.md`): [`proto`] is the sans-IO codec for
 //! Dragonfly's replication stream (RDB dialect + journal); everything that does I/O sits above it.
 
+pub mod config;
 pub mod proto;
 pub mod resp;
 pub mod target;
 pub mod testkit;
+pub mod verify;
