@@ -4,3 +4,4 @@
 //! Dragonfly's replication stream (RDB dialect + journal); everything that does I/O sits above it.
 
 pub mod proto;
+pub mod apply;
