@@ -3,5 +3,6 @@
 //! The crate is layered (see `docs/ARCHITECTURE.md`): [`proto`] is the sans-IO codec for
 //! Dragonfly's replication stream (RDB dialect + journal); everything that does I/O sits above it.
 
-pub mod proto;
 pub mod apply;
+pub mod checkpoint;
+pub mod proto;

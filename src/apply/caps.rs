@@ -67,7 +67,8 @@ impl TargetCaps {
 
     /// From the INFO SERVER text and the module names of MODULE LIST.
     pub fn from_info(info_server: &str, modules: &[String]) -> Self {
-        let version = info_field(info_server, "redis_version").and_then(Version::parse).unwrap_or(Version::new(7, 0, 0));
+        let version =
+            info_field(info_server, "redis_version").and_then(Version::parse).unwrap_or(Version::new(7, 0, 0));
         let has = |n: &str| modules.iter().any(|m| m.eq_ignore_ascii_case(n));
         TargetCaps {
             version,

@@ -107,7 +107,9 @@ fn chunk_bytes(c: &Chunk) -> usize {
         Chunk::Hash(v) => v.iter().map(|(f, x)| s(f) + s(x)).sum(),
         Chunk::HashWithTtl(v) => v.iter().map(|(f, x, _)| s(f) + s(x) + 8).sum(),
         Chunk::Zset(v) => v.iter().map(|(m, _)| s(m) + 8).sum(),
-        Chunk::StreamEntries(v) => v.iter().map(|e| 16 + e.fields.iter().map(|(f, x)| s(f) + s(x)).sum::<usize>()).sum(),
+        Chunk::StreamEntries(v) => {
+            v.iter().map(|e| 16 + e.fields.iter().map(|(f, x)| s(f) + s(x)).sum::<usize>()).sum()
+        }
         Chunk::StreamMeta(_) => 64,
         Chunk::StreamGroup(g) => 64 + g.pel.len() * 32 + g.consumers.len() * 64,
         Chunk::Sbf(_) | Chunk::Cms(_) | Chunk::TopK(_) | Chunk::Cuckoo(_) | Chunk::Module(_) => 1 << 20,
@@ -387,7 +389,11 @@ impl EntryWriter {
         }
         if body.is_empty() {
             // Nothing live (all members expired): the key does not exist on the source.
-            return if conflict == ConflictPolicy::Overwrite { vec![DbCmd::new(db, vec![b("DEL"), key])] } else { vec![] };
+            return if conflict == ConflictPolicy::Overwrite {
+                vec![DbCmd::new(db, vec![b("DEL"), key])]
+            } else {
+                vec![]
+            };
         }
         if ttl != 0 {
             body.push(vec![b("PEXPIREAT"), key.clone(), Bytes::from(ttl.to_string())]);
@@ -464,11 +470,19 @@ mod tests {
     }
 
     fn hdr(key: &str, ty: ValueType, exp: Option<u64>) -> EntryHeader {
-        EntryHeader { db: 0, key: Bytes::copy_from_slice(key.as_bytes()), value_type: ty, expire_ms: exp, flags: KeyFlags::default() }
+        EntryHeader {
+            db: 0,
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            value_type: ty,
+            expire_ms: exp,
+            flags: KeyFlags::default(),
+        }
     }
 
     fn names(out: &Out) -> Vec<String> {
-        out.iter().map(|c| c.args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" ")).collect()
+        out.iter()
+            .map(|c| c.args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" "))
+            .collect()
     }
 
     fn hash_chunk(n: usize, from: usize) -> Chunk {

@@ -7,7 +7,9 @@
 //! [`flow`] module drives that for one replication flow; [`barrier`] coordinates the global
 //! commands (FLUSHALL/FLUSHDB) across flows.
 
+pub mod barrier;
 pub mod caps;
+pub mod conn;
 pub mod entry;
 pub mod native;
 pub mod policy;

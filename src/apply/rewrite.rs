@@ -180,7 +180,11 @@ impl Rewriter {
                 if shard_cnt > 1 || !store_well_formed(n, args) {
                     plan.outcome = Outcome::Dropped("unexecutable multi-shard *STORE fragment");
                     for k in args.iter().skip(1) {
-                        plan.repairs.push(Repair { src_db: rec.db, key: k.clone(), reason: RepairReason::StoreFragment });
+                        plan.repairs.push(Repair {
+                            src_db: rec.db,
+                            key: k.clone(),
+                            reason: RepairReason::StoreFragment,
+                        });
                     }
                 } else {
                     plan.cmds.push(args.clone());
@@ -282,7 +286,11 @@ impl Rewriter {
                             let step = if n == b"JSON.MSET" { 3 } else { usize::MAX };
                             let mut i = 1;
                             while let Some(k) = args.get(i) {
-                                plan.repairs.push(Repair { src_db: rec.db, key: k.clone(), reason: RepairReason::JsonAsString });
+                                plan.repairs.push(Repair {
+                                    src_db: rec.db,
+                                    key: k.clone(),
+                                    reason: RepairReason::JsonAsString,
+                                });
                                 i = i.saturating_add(step);
                             }
                         }
@@ -290,7 +298,11 @@ impl Rewriter {
                     plan.outcome = Outcome::Policy(DfKind::Json, p);
                 }
             }
-            n if n.starts_with(b"BF.") || n.starts_with(b"CF.") || n.starts_with(b"CMS.") || n.starts_with(b"TOPK.") => {
+            n if n.starts_with(b"BF.")
+                || n.starts_with(b"CF.")
+                || n.starts_with(b"CMS.")
+                || n.starts_with(b"TOPK.") =>
+            {
                 let kind = if n.starts_with(b"BF.") {
                     DfKind::Bloom
                 } else if n.starts_with(b"CF.") {
@@ -460,7 +472,10 @@ mod tests {
         let d = r.plan(&rec(0, 9, 1, &["DEL", "dst"])).unwrap();
         assert!(d.repairs.is_empty());
         let z = r.plan(&rec(0, 9, 1, &["ZADD", "dst", "6.28319", "pi"])).unwrap();
-        assert_eq!(z.repairs, [Repair { src_db: 0, key: Bytes::from_static(b"dst"), reason: RepairReason::RoundedZstore }]);
+        assert_eq!(
+            z.repairs,
+            [Repair { src_db: 0, key: Bytes::from_static(b"dst"), reason: RepairReason::RoundedZstore }]
+        );
         // A ZADD not preceded by DEL of the same key in the same txid is plain.
         let z = r.plan(&rec(0, 9, 1, &["ZADD", "dst", "1", "a"])).unwrap();
         assert!(z.repairs.is_empty());
@@ -505,7 +520,10 @@ mod tests {
     fn hsetex_on_new_redis_sets_field_ttls() {
         let mut r = Rewriter::new(TargetCaps::plain(Version::new(7, 4, 0)), TypePolicies::default(), DbMap::default());
         let p = r.plan(&rec(0, 0, 1, &["HSETEX", "h", "10", "f", "v", "g", "w"])).unwrap();
-        assert_eq!(cmds(&p), [vec!["HSET", "h", "f", "v", "g", "w"], vec!["HEXPIRE", "h", "10", "FIELDS", "2", "f", "g"]]);
+        assert_eq!(
+            cmds(&p),
+            [vec!["HSET", "h", "f", "v", "g", "w"], vec!["HEXPIRE", "h", "10", "FIELDS", "2", "f", "g"]]
+        );
     }
 
     #[test]
