@@ -6,3 +6,4 @@
 pub mod apply;
 pub mod checkpoint;
 pub mod proto;
+pub mod status;

@@ -358,7 +358,7 @@ pub fn error_text(f: &Frame) -> Option<String> {
 }
 
 /// First error inside a frame (top level or an EXEC array element).
-fn find_error(f: &Frame) -> Option<String> {
+pub fn find_error(f: &Frame) -> Option<String> {
     match f {
         BytesFrame::Error(s) => Some(s.to_string()),
         BytesFrame::Array(items) => items.iter().find_map(find_error),

@@ -90,8 +90,12 @@ struct Open {
 pub struct EntryWriter {
     opts: EntryOptions,
     open: HashMap<EntryId, Open>,
-    /// Replace existing keys regardless of the policy (resync after an earlier session).
+    /// Replace existing keys regardless of the policy (resync after an earlier session, or
+    /// values written during stable sync).
     pub force_overwrite: bool,
+    /// Wrap one-step native writes in MULTI/EXEC (off when the caller already wraps).
+    pub wrap_native: bool,
+    next_synthetic: u64,
 }
 
 fn b(s: &'static str) -> Bytes {
@@ -220,7 +224,7 @@ pub type Out = Vec<DbCmd>;
 impl EntryWriter {
     /// A writer.
     pub fn new(opts: EntryOptions) -> Self {
-        EntryWriter { opts, open: HashMap::new(), force_overwrite: false }
+        EntryWriter { opts, open: HashMap::new(), force_overwrite: false, wrap_native: true, next_synthetic: 0 }
     }
 
     /// Entries currently open (interleaved tagged chunks).
@@ -399,9 +403,15 @@ impl EntryWriter {
             body.push(vec![b("PEXPIREAT"), key.clone(), Bytes::from(ttl.to_string())]);
         }
         if conflict == ConflictPolicy::Overwrite {
-            let mut out = vec![DbCmd::new(db, vec![b("MULTI")]), DbCmd::new(db, vec![b("DEL"), key])];
+            let mut out = Vec::with_capacity(body.len() + 3);
+            if self.wrap_native {
+                out.push(DbCmd::new(db, vec![b("MULTI")]));
+            }
+            out.push(DbCmd::new(db, vec![b("DEL"), key]));
             out.extend(body.into_iter().map(|a| DbCmd::new(db, a)));
-            out.push(DbCmd::new(db, vec![b("EXEC")]));
+            if self.wrap_native {
+                out.push(DbCmd::new(db, vec![b("EXEC")]));
+            }
             out
         } else {
             // Build aside, then RENAMENX: an existing key is reported, never touched.
@@ -424,6 +434,56 @@ fn rename(db: u32, from: Bytes, to: Bytes, conflict: ConflictPolicy) -> DbCmd {
         DbCmd::new(db, vec![b("RENAME"), from, to])
     } else {
         DbCmd { db, args: vec![b("RENAMENX"), from, to.clone()], check: Check::Conflict(to) }
+    }
+}
+
+impl EntryWriter {
+    /// Writes a whole value that did not come from the snapshot stream (a transcoded RESTORE
+    /// payload or a repair), through the same policy and encoding rules.
+    pub fn write_value(
+        &mut self,
+        src_db: u32,
+        key: Bytes,
+        value: Value,
+        expire_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(Out, EntryNote), EntryPolicyError> {
+        self.next_synthetic += 1;
+        let id = EntryId(u64::MAX - self.next_synthetic);
+        let header = EntryHeader {
+            db: src_db,
+            key,
+            value_type: value_type_of(&value),
+            expire_ms,
+            flags: crate::proto::KeyFlags::default(),
+        };
+        let mut out = self.begin(id, header, now_ms)?;
+        for c in value_chunks(value) {
+            out.extend(self.chunk(id, c, now_ms));
+        }
+        let (end, note) = self.end(id, now_ms);
+        out.extend(end);
+        Ok((out, note))
+    }
+}
+
+/// A wire type that carries `v`.
+pub fn value_type_of(v: &Value) -> ValueType {
+    match v {
+        Value::String(_) => ValueType::String,
+        Value::List(_) => ValueType::ListQuicklist2,
+        Value::Set(_) => ValueType::Set,
+        Value::SetWithTtl(_) => ValueType::SetWithExpiry,
+        Value::Hash(_) => ValueType::Hash,
+        Value::HashWithTtl(_) => ValueType::HashWithExpiry,
+        Value::Zset(_) => ValueType::Zset2,
+        Value::Stream(_) => ValueType::StreamListpacks3,
+        Value::Json(_) => ValueType::Json,
+        Value::Sbf(_) => ValueType::Sbf2,
+        Value::Cms(_) => ValueType::Cms,
+        Value::TopK(_) => ValueType::TopK,
+        Value::Cuckoo(_) => ValueType::Cuckoo,
+        Value::Module(_) => ValueType::Module2,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod barrier;
 pub mod caps;
 pub mod conn;
 pub mod entry;
+pub mod flow;
 pub mod native;
 pub mod policy;
 pub mod rewrite;

@@ -124,6 +124,11 @@ impl Rewriter {
         Rewriter { caps, policies, dbs, last_del: None }
     }
 
+    /// The target db for a source db.
+    pub fn map_db(&self, db: u32) -> u32 {
+        self.dbs.map(db)
+    }
+
     /// The target capabilities it plans for.
     pub fn caps(&self) -> &TargetCaps {
         &self.caps
