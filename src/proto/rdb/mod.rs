@@ -17,7 +17,6 @@ mod cursor;
 mod skip;
 #[cfg(test)]
 mod tests;
-pub(crate) mod value_shim;
 
 use std::collections::HashMap;
 
@@ -26,7 +25,7 @@ use bytes::{Buf, BytesMut};
 use self::checksum::RunningCrc;
 use self::cursor::{entry_head, key_option, to_u32, value_type, Cur, KeyOptions};
 use self::skip::Skipper;
-use self::value_shim::ValueDecoder;
+use super::value::ValueDecoder;
 use super::compress::{self, Codec};
 use super::error::{check_limit, corrupt, unexpected, DecodeError, ErrorKind};
 use super::event::{EntryHeader, EntryId, Event};
