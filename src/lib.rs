@@ -6,4 +6,7 @@
 pub mod apply;
 pub mod checkpoint;
 pub mod proto;
+pub mod resp;
 pub mod status;
+pub mod target;
+pub mod testkit;
