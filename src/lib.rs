@@ -5,8 +5,10 @@
 
 pub mod apply;
 pub mod checkpoint;
+pub mod config;
 pub mod proto;
 pub mod resp;
 pub mod status;
 pub mod target;
 pub mod testkit;
+pub mod verify;

@@ -43,7 +43,10 @@ pub fn peek_header(buf: &[u8]) -> Result<Read<(StrHeader, usize)>, ErrorKind> {
         Packed::Special(3) => {
             let rest = buf.get(1..).unwrap_or_default();
             let (clen, a) = crate::ready!(shift(packed::peek_len(rest)?, 1));
-            let (ulen, b) = crate::ready!(shift(packed::peek_len(rest.get(a..).unwrap_or_default())?, 1 + a));
+            let (ulen, b) = crate::ready!(shift(
+                packed::peek_len(rest.get(a..).unwrap_or_default())?,
+                1 + a
+            ));
             Ok(Read::Done((StrHeader::Lzf { clen, ulen }, 1 + a + b)))
         }
         Packed::Special(s) => Err(unexpected(
@@ -190,7 +193,10 @@ pub fn expect_consumed(what: &'static str, left: usize) -> Result<(), ErrorKind>
     if left == 0 {
         Ok(())
     } else {
-        Err(corrupt(what, format_args!("{left} unexpected bytes at the end")))
+        Err(corrupt(
+            what,
+            format_args!("{left} unexpected bytes at the end"),
+        ))
     }
 }
 
