@@ -8,7 +8,7 @@ use super::event::{EntryHeader, JournalRecord, KeyFlags};
 use super::journal::{encode_lsn_marker, encode_record, has_select_prefix};
 use super::model::Value;
 use super::rdb::opcode as op;
-use super::rdb::value_shim::encode_value;
+use super::value::encode_value;
 use super::{crc64, packed, string};
 
 /// Builds an RDB stream record by record, the way Dragonfly writes it.
