@@ -31,7 +31,11 @@ fn main() {
                     }
                 }
             }
-            println!("{} flow{i}: entries={ents} blobs={blobs} records={recs} next_lsn={:?}", d.display(), dec.next_lsn());
+            println!(
+                "{} flow{i}: entries={ents} blobs={blobs} records={recs} next_lsn={:?}",
+                d.display(),
+                dec.next_lsn()
+            );
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod apply;
 pub mod checkpoint;
 pub mod config;
 pub mod proto;
+pub mod replica;
+pub mod replicate;
 pub mod resp;
 pub mod status;
 pub mod target;

@@ -64,6 +64,8 @@ pub struct FlowCounters {
     pub policy_applied: AtomicU64,
     /// Keys repaired from the source.
     pub repairs: AtomicU64,
+    /// Repairs that could not read the source.
+    pub repairs_failed: AtomicU64,
     /// Keys left alone because they existed on the target (conflict policy skip).
     pub conflicts_skipped: AtomicU64,
     /// LSN + 1 of the last PING record applied (the ACK task acknowledges it at once).
@@ -124,6 +126,8 @@ pub struct FlowSnapshot {
     pub policy_applied: u64,
     /// Repairs.
     pub repairs: u64,
+    /// Failed repairs.
+    pub repairs_failed: u64,
     /// Conflicting keys skipped.
     pub conflicts_skipped: u64,
 }
@@ -221,6 +225,7 @@ impl Status {
                     dropped: g(&f.dropped),
                     policy_applied: g(&f.policy_applied),
                     repairs: g(&f.repairs),
+                    repairs_failed: g(&f.repairs_failed),
                     conflicts_skipped: g(&f.conflicts_skipped),
                 }
             })

@@ -488,11 +488,10 @@ impl FlowApplier {
                 }
             }
             Some(other) => {
-                return Err(PipeError::Rejected {
-                    command: format!("DUMP {}", String::from_utf8_lossy(&r.key)),
-                    message: format!("{other:?}"),
-                }
-                .into())
+                FlowCounters::add(&self.c.repairs_failed, 1);
+                tracing::error!(flow, key = %String::from_utf8_lossy(&r.key), reason = ?r.reason, reply = ?other,
+                    "cannot read the key from the source; it stays as the journal left it");
+                return Ok(());
             }
         }
         tracing::info!(flow, key = %String::from_utf8_lossy(&r.key), reason = ?r.reason, at_lsn = at,

@@ -8,23 +8,13 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConfigArgs {
     /// YAML config file (the Go df2redis keys are accepted).
-    #[arg(
-        short = 'c',
-        long = "config",
-        env = "DF2REDIS_CONFIG",
-        value_name = "FILE"
-    )]
+    #[arg(short = 'c', long = "config", env = "DF2REDIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Source address host:port (overrides source.addr).
     #[arg(long, env = "DF2REDIS_SOURCE_ADDR", value_name = "HOST:PORT")]
     pub source_addr: Option<String>,
     /// Source password (prefer the env var or --source-password-file).
-    #[arg(
-        long,
-        env = "DF2REDIS_SOURCE_PASSWORD",
-        hide_env_values = true,
-        value_name = "PASSWORD"
-    )]
+    #[arg(long, env = "DF2REDIS_SOURCE_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
     pub source_password: Option<String>,
     /// File holding the source password.
     #[arg(long, value_name = "FILE")]
@@ -36,12 +26,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "DF2REDIS_TARGET_TYPE", value_name = "TYPE")]
     pub target_type: Option<String>,
     /// Target password (prefer the env var or --target-password-file).
-    #[arg(
-        long,
-        env = "DF2REDIS_TARGET_PASSWORD",
-        hide_env_values = true,
-        value_name = "PASSWORD"
-    )]
+    #[arg(long, env = "DF2REDIS_TARGET_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
     pub target_password: Option<String>,
     /// File holding the target password.
     #[arg(long, value_name = "FILE")]
@@ -71,10 +56,7 @@ fn set_password(ep: &mut RawEndpoint, inline: &Option<String>, file: &Option<Pat
 impl ConfigArgs {
     /// Applies these overrides onto a parsed file.
     pub fn apply(&self, raw: &mut RawConfig) {
-        if self.source_addr.is_some()
-            || self.source_password.is_some()
-            || self.source_password_file.is_some()
-        {
+        if self.source_addr.is_some() || self.source_password.is_some() || self.source_password_file.is_some() {
             let src = raw.source.get_or_insert_with(RawEndpoint::default);
             if let Some(a) = &self.source_addr {
                 src.addr = Some(a.clone());

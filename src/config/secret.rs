@@ -60,10 +60,8 @@ pub enum SecretError {
 
 /// Reads a password file: its content without one trailing newline (`\n` or `\r\n`).
 pub fn read_password_file(path: &Path) -> Result<Secret, SecretError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SecretError::File { path: path.to_path_buf(), reason: e.to_string() })?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let text = text.strip_suffix('\r').unwrap_or(text);
     Ok(Secret::new(text))
@@ -71,14 +69,9 @@ pub fn read_password_file(path: &Path) -> Result<Secret, SecretError> {
 
 /// Resolves a password from its three possible sources, at most one of which may be set.
 /// An empty inline password means "no password" (the Go tool's samples write `password: ""`).
-pub fn resolve(
-    inline: Option<&str>,
-    file: Option<&Path>,
-    env: Option<&str>,
-) -> Result<Option<Secret>, SecretError> {
+pub fn resolve(inline: Option<&str>, file: Option<&Path>, env: Option<&str>) -> Result<Option<Secret>, SecretError> {
     let inline = inline.filter(|p| !p.is_empty());
-    let given =
-        usize::from(inline.is_some()) + usize::from(file.is_some()) + usize::from(env.is_some());
+    let given = usize::from(inline.is_some()) + usize::from(file.is_some()) + usize::from(env.is_some());
     if given > 1 {
         return Err(SecretError::Ambiguous);
     }
@@ -91,9 +84,7 @@ pub fn resolve(
     if let Some(name) = env {
         return match std::env::var(name) {
             Ok(v) => Ok(Some(Secret::new(v))),
-            Err(_) => Err(SecretError::Env {
-                name: name.to_string(),
-            }),
+            Err(_) => Err(SecretError::Env { name: name.to_string() }),
         };
     }
     Ok(None)
@@ -125,24 +116,13 @@ mod tests {
     fn resolve_rules() {
         assert_eq!(resolve(None, None, None), Ok(None));
         assert_eq!(resolve(Some(""), None, None), Ok(None));
-        assert_eq!(
-            resolve(Some("x"), None, None).unwrap().unwrap().expose(),
-            "x"
-        );
-        assert_eq!(
-            resolve(Some("x"), None, Some("Y")),
-            Err(SecretError::Ambiguous)
-        );
+        assert_eq!(resolve(Some("x"), None, None).unwrap().unwrap().expose(), "x");
+        assert_eq!(resolve(Some("x"), None, Some("Y")), Err(SecretError::Ambiguous));
         let missing = Path::new("/nonexistent/df2redis/pw");
-        assert!(matches!(
-            resolve(None, Some(missing), None),
-            Err(SecretError::File { .. })
-        ));
+        assert!(matches!(resolve(None, Some(missing), None), Err(SecretError::File { .. })));
         assert_eq!(
             resolve(None, None, Some("DF2REDIS_TEST_SURELY_UNSET_VAR")),
-            Err(SecretError::Env {
-                name: "DF2REDIS_TEST_SURELY_UNSET_VAR".into()
-            })
+            Err(SecretError::Env { name: "DF2REDIS_TEST_SURELY_UNSET_VAR".into() })
         );
     }
 }

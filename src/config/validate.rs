@@ -3,60 +3,32 @@
 
 use super::raw::{RawConfig, RawEndpoint, RawVerify};
 use super::{
-    secret, Address, Advanced, Checkpoint, Config, ConfigError, ConflictPolicy, Endpoint,
-    EndpointKind, Log, LogFormat, LogLevel, Tls, VerifyMode, VerifySettings,
+    secret, Address, Advanced, Checkpoint, Config, ConfigError, ConflictPolicy, Endpoint, EndpointKind, Log, LogFormat,
+    LogLevel, Tls, VerifyMode, VerifySettings,
 };
 use std::path::PathBuf;
 use std::time::Duration;
 
 fn invalid(file: &str, path: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        file: file.to_string(),
-        path: path.to_string(),
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { file: file.to_string(), path: path.to_string(), reason: reason.into() }
 }
 
 /// Validates `raw` (already merged with overrides); `file` names its origin in errors.
 pub fn validate(raw: &RawConfig, file: &str) -> Result<Config, ConfigError> {
     let source = match &raw.source {
         Some(s) => endpoint(s, "source", file)?,
-        None => {
-            return Err(invalid(
-                file,
-                "source",
-                "missing (give source.addr or --source-addr)",
-            ))
-        }
+        None => return Err(invalid(file, "source", "missing (give source.addr or --source-addr)")),
     };
     if source.kind == EndpointKind::RedisCluster {
-        return Err(invalid(
-            file,
-            "source.type",
-            "a source cannot be a cluster: give one Dragonfly/Redis node",
-        ));
+        return Err(invalid(file, "source.type", "a source cannot be a cluster: give one Dragonfly/Redis node"));
     }
-    let target = raw
-        .target
-        .as_ref()
-        .map(|t| endpoint(t, "target", file))
-        .transpose()?;
-    let state_dir = raw
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("./df2redis-state"));
-    let status_file = raw
-        .status_file
-        .clone()
-        .unwrap_or_else(|| state_dir.join("status.json"));
+    let target = raw.target.as_ref().map(|t| endpoint(t, "target", file)).transpose()?;
+    let state_dir = raw.state_dir.clone().unwrap_or_else(|| PathBuf::from("./df2redis-state"));
+    let status_file = raw.status_file.clone().unwrap_or_else(|| state_dir.join("status.json"));
     let cp = raw.checkpoint.clone().unwrap_or_default();
     let interval = cp.interval_seconds.unwrap_or(10);
     if interval == 0 {
-        return Err(invalid(
-            file,
-            "checkpoint.intervalSeconds",
-            "must be at least 1",
-        ));
+        return Err(invalid(file, "checkpoint.intervalSeconds", "must be at least 1"));
     }
     let checkpoint = Checkpoint {
         enabled: cp.enabled.unwrap_or(true),
@@ -66,36 +38,20 @@ pub fn validate(raw: &RawConfig, file: &str) -> Result<Config, ConfigError> {
     let lg = raw.log.clone().unwrap_or_default();
     let log = Log {
         dir: lg.dir,
-        level: LogLevel::parse(lg.level.as_deref().unwrap_or("info"))
-            .map_err(|e| invalid(file, "log.level", e))?,
+        level: LogLevel::parse(lg.level.as_deref().unwrap_or("info")).map_err(|e| invalid(file, "log.level", e))?,
         console: lg.console_enabled.unwrap_or(true),
         format: match lg.format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => {
-                return Err(invalid(
-                    file,
-                    "log.format",
-                    format!("`{other}`: expected text or json"),
-                ))
-            }
+            other => return Err(invalid(file, "log.format", format!("`{other}`: expected text or json"))),
         },
     };
-    let conflict = match raw
-        .conflict
-        .as_ref()
-        .and_then(|c| c.policy.as_deref())
-        .unwrap_or("overwrite")
-    {
+    let conflict = match raw.conflict.as_ref().and_then(|c| c.policy.as_deref()).unwrap_or("overwrite") {
         "overwrite" => ConflictPolicy::Overwrite,
         "skip" => ConflictPolicy::Skip,
         "panic" => ConflictPolicy::Panic,
         other => {
-            return Err(invalid(
-                file,
-                "conflict.policy",
-                format!("`{other}`: expected overwrite, skip or panic"),
-            ));
+            return Err(invalid(file, "conflict.policy", format!("`{other}`: expected overwrite, skip or panic")));
         }
     };
     let adv = raw.advanced.clone().unwrap_or_default();
@@ -103,26 +59,17 @@ pub fn validate(raw: &RawConfig, file: &str) -> Result<Config, ConfigError> {
     if batch_size == 0 || batch_size > 1_000_000 {
         return Err(invalid(file, "advanced.batchSize", "must be 1..=1000000"));
     }
-    let advanced = Advanced {
-        qps: adv.qps.filter(|&q| q > 0),
-        batch_size: batch_size as usize,
-    };
-    let dashboard = match raw.dashboard.as_ref().and_then(|d| d.addr.as_deref()) {
-        None | Some("") => None,
-        Some(a) => Some(a.parse::<std::net::SocketAddr>().map_err(|_| {
-            invalid(
-                file,
-                "dashboard.addr",
-                format!("`{a}`: expected ip:port, e.g. 127.0.0.1:8080"),
-            )
-        })?),
-    };
+    let advanced = Advanced { qps: adv.qps.filter(|&q| q > 0), batch_size: batch_size as usize };
+    let dashboard =
+        match raw.dashboard.as_ref().and_then(|d| d.addr.as_deref()) {
+            None | Some("") => None,
+            Some(a) => Some(a.parse::<std::net::SocketAddr>().map_err(|_| {
+                invalid(file, "dashboard.addr", format!("`{a}`: expected ip:port, e.g. 127.0.0.1:8080"))
+            })?),
+        };
     let verify = verify_settings(raw.verify.as_ref(), file)?;
     Ok(Config {
-        task_name: raw
-            .task_name
-            .clone()
-            .unwrap_or_else(|| "df2redis".to_string()),
+        task_name: raw.task_name.clone().unwrap_or_else(|| "df2redis".to_string()),
         state_dir,
         status_file,
         source,
@@ -142,11 +89,7 @@ fn endpoint(raw: &RawEndpoint, name: &str, file: &str) -> Result<Endpoint, Confi
         None => EndpointKind::Auto,
     };
     if raw.addr.is_some() && raw.seed.is_some() {
-        return Err(invalid(
-            file,
-            &format!("{name}.seed"),
-            "give addr or seed (its old name), not both",
-        ));
+        return Err(invalid(file, &format!("{name}.seed"), "give addr or seed (its old name), not both"));
     }
     let (addr_text, addr_key) = match (&raw.addr, &raw.seed) {
         (Some(a), _) => (Some(a.as_str()), "addr"),
@@ -156,16 +99,11 @@ fn endpoint(raw: &RawEndpoint, name: &str, file: &str) -> Result<Endpoint, Confi
     let mut seeds = Vec::new();
     if let Some(list) = raw.cluster.as_ref().and_then(|c| c.seeds.as_ref()) {
         for (i, s) in list.iter().enumerate() {
-            seeds.push(
-                Address::parse(s)
-                    .map_err(|e| invalid(file, &format!("{name}.cluster.seeds[{i}]"), e))?,
-            );
+            seeds.push(Address::parse(s).map_err(|e| invalid(file, &format!("{name}.cluster.seeds[{i}]"), e))?);
         }
     }
     let addr = match addr_text {
-        Some(a) => {
-            Address::parse(a).map_err(|e| invalid(file, &format!("{name}.{addr_key}"), e))?
-        }
+        Some(a) => Address::parse(a).map_err(|e| invalid(file, &format!("{name}.{addr_key}"), e))?,
         None => match seeds.first() {
             Some(s) => s.clone(),
             None => return Err(invalid(file, &format!("{name}.addr"), "missing")),
@@ -175,25 +113,17 @@ fn endpoint(raw: &RawEndpoint, name: &str, file: &str) -> Result<Endpoint, Confi
         seeds.insert(0, addr.clone());
     }
     if seeds.len() > 1 && kind != EndpointKind::RedisCluster && kind != EndpointKind::Auto {
-        return Err(invalid(
-            file,
-            &format!("{name}.cluster.seeds"),
-            "seeds are only for type redis-cluster",
-        ));
+        return Err(invalid(file, &format!("{name}.cluster.seeds"), "seeds are only for type redis-cluster"));
     }
-    let password = secret::resolve(
-        raw.password.as_deref(),
-        raw.password_file.as_deref(),
-        raw.password_env.as_deref(),
-    )
-    .map_err(|e| {
-        let key = match e {
-            secret::SecretError::File { .. } => "passwordFile",
-            secret::SecretError::Env { .. } => "passwordEnv",
-            secret::SecretError::Ambiguous => "password",
-        };
-        invalid(file, &format!("{name}.{key}"), e.to_string())
-    })?;
+    let password = secret::resolve(raw.password.as_deref(), raw.password_file.as_deref(), raw.password_env.as_deref())
+        .map_err(|e| {
+            let key = match e {
+                secret::SecretError::File { .. } => "passwordFile",
+                secret::SecretError::Env { .. } => "passwordEnv",
+                secret::SecretError::Ambiguous => "password",
+            };
+            invalid(file, &format!("{name}.{key}"), e.to_string())
+        })?;
     let t = raw.tls.clone().unwrap_or_default();
     if let Some(ca) = &t.ca_file {
         if !ca.is_file() {
@@ -243,11 +173,7 @@ fn verify_settings(raw: Option<&RawVerify>, file: &str) -> Result<VerifySettings
     };
     let big = v.big_key_threshold.unwrap_or(d.big_key_threshold);
     if big == 0 {
-        return Err(invalid(
-            file,
-            "verify.bigKeyThreshold",
-            "must be at least 1",
-        ));
+        return Err(invalid(file, "verify.bigKeyThreshold", "must be at least 1"));
     }
     let types = v.types.clone().unwrap_or_default();
     for (i, t) in types.iter().enumerate() {
@@ -255,10 +181,7 @@ fn verify_settings(raw: Option<&RawVerify>, file: &str) -> Result<VerifySettings
             return Err(invalid(
                 file,
                 &format!("verify.types[{i}]"),
-                format!(
-                    "`{t}`: expected one of {}",
-                    crate::verify::KeyType::NAMES.join(", ")
-                ),
+                format!("`{t}`: expected one of {}", crate::verify::KeyType::NAMES.join(", ")),
             ));
         }
     }
@@ -268,10 +191,7 @@ fn verify_settings(raw: Option<&RawVerify>, file: &str) -> Result<VerifySettings
         parallel: parallel as usize,
         compare_times: compare_times as u32,
         interval,
-        ttl_tolerance: v
-            .ttl_tolerance_ms
-            .map(Duration::from_millis)
-            .unwrap_or(d.ttl_tolerance),
+        ttl_tolerance: v.ttl_tolerance_ms.map(Duration::from_millis).unwrap_or(d.ttl_tolerance),
         big_key_threshold: big,
         result_dir: v.result_dir.clone(),
         max_keys: v.max_keys.unwrap_or(0),

@@ -102,12 +102,7 @@ impl JournalDecoder {
                     let rec = input.split_to(end).freeze();
                     let args = Self::collect_args(&rec, start, h.nargs);
                     self.db = db;
-                    let op = JournalOp::Command {
-                        kind,
-                        txid: h.txid,
-                        shard_cnt: h.shard_cnt,
-                        args,
-                    };
+                    let op = JournalOp::Command { kind, txid: h.txid, shard_cnt: h.shard_cnt, args };
                     return Ok(Read::Done(JournalItem::Record(JournalRecord { db, op })));
                 }
                 op::EXEC => {
@@ -121,11 +116,7 @@ impl JournalDecoder {
                 op::PING | op::FIN => {
                     let _ = input.split_to(pos);
                     self.db = db;
-                    let op = if opcode == op::PING {
-                        JournalOp::Ping
-                    } else {
-                        JournalOp::Fin
-                    };
+                    let op = if opcode == op::PING { JournalOp::Ping } else { JournalOp::Fin };
                     return Ok(Read::Done(JournalItem::Record(JournalRecord { db, op })));
                 }
                 op::LSN => {
@@ -154,21 +145,9 @@ impl JournalDecoder {
         if nargs == 0 {
             return Err(corrupt("journal record", "command with no arguments"));
         }
-        check_limit(
-            "journal argument count",
-            nargs,
-            limits.max_elements.min(limits.max_record),
-        )?;
+        check_limit("journal argument count", nargs, limits.max_elements.min(limits.max_record))?;
         check_limit("journal record size", total_len, limits.max_record)?;
-        Ok(Read::Done((
-            CmdHeader {
-                txid,
-                shard_cnt,
-                nargs,
-                total_len,
-            },
-            p,
-        )))
+        Ok(Read::Done((CmdHeader { txid, shard_cnt, nargs, total_len }, p)))
     }
 
     /// Checks the argument list starting at `start` and returns the record's end position.
@@ -228,12 +207,7 @@ pub fn encode_record(out: &mut Vec<u8>, rec: &JournalRecord, select: bool) {
         packed::write(out, u64::from(rec.db));
     }
     match &rec.op {
-        JournalOp::Command {
-            kind,
-            txid,
-            shard_cnt,
-            args,
-        } => {
+        JournalOp::Command { kind, txid, shard_cnt, args } => {
             let opcode = match kind {
                 CommandKind::Command => op::COMMAND,
                 CommandKind::Expired => op::EXPIRED,
@@ -336,32 +310,18 @@ mod tests {
         // Expiry delete, v1.38+ and before (opcode 9).
         let mut del = vec![0x06, 0x00, 0x0a, 0x00, 0x01, 0x02, 0x0c];
         del.extend_from_slice(b"\x03DEL\x09session:1");
-        assert_eq!(
-            decode_all(&del),
-            Ok(vec![JournalItem::Record(cmd(0, 0, &[b"DEL", b"session:1"]))])
-        );
+        assert_eq!(decode_all(&del), Ok(vec![JournalItem::Record(cmd(0, 0, &[b"DEL", b"session:1"]))]));
         del[2] = 0x09;
-        let JournalItem::Record(JournalRecord {
-            op: JournalOp::Command { kind, .. },
-            ..
-        }) = &decode_all(&del).unwrap()[0]
+        let JournalItem::Record(JournalRecord { op: JournalOp::Command { kind, .. }, .. }) =
+            &decode_all(&del).unwrap()[0]
         else {
             panic!("not a command")
         };
         assert_eq!(*kind, CommandKind::Expired);
-        assert_eq!(
-            decode_all(&[0x0d]),
-            Ok(vec![JournalItem::Record(JournalRecord {
-                db: 0,
-                op: JournalOp::Ping
-            })])
-        );
+        assert_eq!(decode_all(&[0x0d]), Ok(vec![JournalItem::Record(JournalRecord { db: 0, op: JournalOp::Ping })]));
         assert_eq!(
             decode_all(&[0x0c, 0x0c, 0x02]),
-            Ok(vec![JournalItem::Record(JournalRecord {
-                db: 0,
-                op: JournalOp::Exec { txid: 12, shard_cnt: 2 }
-            })])
+            Ok(vec![JournalItem::Record(JournalRecord { db: 0, op: JournalOp::Exec { txid: 12, shard_cnt: 2 } })])
         );
         // FLUSHALL on db 3 (9.3).
         let mut f = vec![0x06, 0x03, 0x0a, 0x05, 0x01, 0x01, 0x08, 0x08];
@@ -377,13 +337,7 @@ mod tests {
         bytes.push(0x0d);
         let items = decode_all(&bytes).unwrap();
         assert_eq!(items[1], JournalItem::Record(cmd(5, 0, &[b"Y"])));
-        assert_eq!(
-            items[2],
-            JournalItem::Record(JournalRecord {
-                db: 5,
-                op: JournalOp::Ping
-            })
-        );
+        assert_eq!(items[2], JournalItem::Record(JournalRecord { db: 5, op: JournalOp::Ping }));
     }
 
     #[test]
@@ -397,19 +351,10 @@ mod tests {
         assert!(matches!(decode_all(&b), Err(ErrorKind::Corrupt { .. })));
         assert_eq!(decode_all(&[0x00]), Err(ErrorKind::UnknownOpcode(0)));
         assert_eq!(decode_all(&[0x07]), Err(ErrorKind::UnknownOpcode(7)));
-        assert!(matches!(
-            decode_all(&[0x0a, 0, 1, 0, 0]),
-            Err(ErrorKind::Corrupt { .. })
-        ));
-        let limits = Limits {
-            max_record: 100,
-            ..Limits::default()
-        };
+        assert!(matches!(decode_all(&[0x0a, 0, 1, 0, 0]), Err(ErrorKind::Corrupt { .. })));
+        let limits = Limits { max_record: 100, ..Limits::default() };
         let mut buf = BytesMut::from(&[0x0a, 0x00, 0x01, 0x01, 0x80, 0, 0, 1, 0][..]);
-        assert!(matches!(
-            JournalDecoder::new().next(&mut buf, &limits),
-            Err(ErrorKind::Limit { .. })
-        ));
+        assert!(matches!(JournalDecoder::new().next(&mut buf, &limits), Err(ErrorKind::Limit { .. })));
     }
 
     #[test]
@@ -427,11 +372,7 @@ mod tests {
 
     fn arb_record() -> impl Strategy<Value = JournalRecord> {
         let args = proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 1..6);
-        let kind = prop_oneof![
-            Just(CommandKind::Command),
-            Just(CommandKind::Expired),
-            Just(CommandKind::MultiCommand)
-        ];
+        let kind = prop_oneof![Just(CommandKind::Command), Just(CommandKind::Expired), Just(CommandKind::MultiCommand)];
         let op = prop_oneof![
             6 => (kind, any::<u64>(), 0u64..5, args).prop_map(|(kind, txid, shard_cnt, args)| JournalOp::Command {
                 kind,

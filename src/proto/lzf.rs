@@ -11,12 +11,9 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, ErrorKind> {
         i += 1;
         if ctrl < 32 {
             let len = ctrl + 1;
-            let lit = input.get(i..i + len).ok_or_else(|| {
-                corrupt(
-                    "LZF",
-                    format_args!("literal run of {len} bytes past the input end"),
-                )
-            })?;
+            let lit = input
+                .get(i..i + len)
+                .ok_or_else(|| corrupt("LZF", format_args!("literal run of {len} bytes past the input end")))?;
             if out.len() + len > out_len {
                 return Err(corrupt("LZF", "output longer than declared"));
             }
@@ -25,26 +22,15 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, ErrorKind> {
         } else {
             let mut len = ctrl >> 5;
             if len == 7 {
-                len += usize::from(
-                    *input
-                        .get(i)
-                        .ok_or_else(|| corrupt("LZF", "truncated back-reference"))?,
-                );
+                len += usize::from(*input.get(i).ok_or_else(|| corrupt("LZF", "truncated back-reference"))?);
                 i += 1;
             }
-            let lo = usize::from(
-                *input
-                    .get(i)
-                    .ok_or_else(|| corrupt("LZF", "truncated back-reference"))?,
-            );
+            let lo = usize::from(*input.get(i).ok_or_else(|| corrupt("LZF", "truncated back-reference"))?);
             i += 1;
             let back = ((ctrl & 0x1f) << 8) + lo + 1;
             let len = len + 2;
             if back > out.len() {
-                return Err(corrupt(
-                    "LZF",
-                    format_args!("back-reference {back} before the output start"),
-                ));
+                return Err(corrupt("LZF", format_args!("back-reference {back} before the output start")));
             }
             if out.len() + len > out_len {
                 return Err(corrupt("LZF", "output longer than declared"));
@@ -57,10 +43,7 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, ErrorKind> {
         }
     }
     if out.len() != out_len {
-        return Err(corrupt(
-            "LZF",
-            format_args!("decompressed {} bytes, declared {out_len}", out.len()),
-        ));
+        return Err(corrupt("LZF", format_args!("decompressed {} bytes, declared {out_len}", out.len())));
     }
     Ok(out)
 }
@@ -80,8 +63,7 @@ pub fn compress(input: &[u8]) -> Option<Vec<u8>> {
     let mut out: Vec<u8> = Vec::with_capacity(input.len());
     let mut table = vec![0usize; 1 << HLOG];
     let hash = |p: usize| -> usize {
-        let v =
-            (u32::from(input[p]) << 16) | (u32::from(input[p + 1]) << 8) | u32::from(input[p + 2]);
+        let v = (u32::from(input[p]) << 16) | (u32::from(input[p + 1]) << 8) | u32::from(input[p + 2]);
         (v.wrapping_mul(2_654_435_761) >> (32 - HLOG)) as usize
     };
     let mut lit_start = 0usize;
@@ -142,8 +124,7 @@ mod tests {
 
     #[test]
     fn compresses_repetitive_input() {
-        let input =
-            b"abcabcabcabcabcabcabcabcabcabcabcabcabcabc hello hello hello hello".repeat(20);
+        let input = b"abcabcabcabcabcabcabcabcabcabcabcabcabcabc hello hello hello hello".repeat(20);
         let c = compress(&input).expect("compressible");
         assert!(c.len() < input.len() / 4);
         assert_eq!(decompress(&c, input.len()).unwrap(), input);

@@ -25,9 +25,7 @@ pub mod writer;
 pub mod ziplist;
 
 pub use error::{DecodeError, EncodeError, ErrorKind};
-pub use event::{
-    Chunk, EntryHeader, EntryId, Event, JournalOp, JournalRecord, KeyFlags, ValueType,
-};
+pub use event::{Chunk, EntryHeader, EntryId, Event, JournalOp, JournalRecord, KeyFlags, ValueType};
 pub use model::Value;
 
 /// Outcome of an internal reader: either a value, or "at least `n` bytes from the front of the

@@ -56,10 +56,7 @@ pub fn tagged_chunk_bytes(stream_id: u32, payload: &[u8]) -> Vec<u8> {
 /// Cuts `entry` (the bytes of one key entry) into TAGGED_CHUNK records of at most
 /// `piece_size` payload bytes each.
 pub fn tagged_pieces(stream_id: u32, entry: &[u8], piece_size: usize) -> Vec<Vec<u8>> {
-    entry
-        .chunks(piece_size.max(1))
-        .map(|p| tagged_chunk_bytes(stream_id, p))
-        .collect()
+    entry.chunks(piece_size.max(1)).map(|p| tagged_chunk_bytes(stream_id, p)).collect()
 }
 
 impl RdbWriter {
@@ -75,8 +72,7 @@ impl RdbWriter {
 
     /// `REDISnnnn` with another version (Redis files).
     pub fn header_version(&mut self, version: u32) -> &mut Self {
-        self.out
-            .extend_from_slice(format!("REDIS{:04}", version % 10_000).as_bytes());
+        self.out.extend_from_slice(format!("REDIS{:04}", version % 10_000).as_bytes());
         self
     }
 

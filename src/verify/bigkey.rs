@@ -34,44 +34,26 @@ async fn ordered<S: Store, T: Store>(
     ty: KeyType,
     chunk: u64,
 ) -> Result<Option<(DiffKind, String)>, StoreError> {
-    let chunk = if ty == KeyType::String {
-        chunk.saturating_mul(64).max(1)
-    } else {
-        chunk.max(1)
-    };
+    let chunk = if ty == KeyType::String { chunk.saturating_mul(64).max(1) } else { chunk.max(1) };
     let (mut ps, mut pt) = (Some(Pos::start(ty)), Some(Pos::start(ty)));
     let mut offset = 0u64;
     loop {
         let (a, b) = match (ps, pt) {
             (None, None) => return Ok(None),
             (Some(x), Some(y)) => {
-                let (a, b) = tokio::join!(
-                    src.piece(db, key, ty, x, chunk),
-                    tgt.piece(db, key, ty, y, chunk)
-                );
+                let (a, b) = tokio::join!(src.piece(db, key, ty, x, chunk), tgt.piece(db, key, ty, y, chunk));
                 (a?, b?)
             }
-            (Some(_), None) => {
-                return Ok(Some((
-                    DiffKind::Length,
-                    format!("target ends at element {offset}"),
-                )))
-            }
-            (None, Some(_)) => {
-                return Ok(Some((
-                    DiffKind::Length,
-                    format!("source ends at element {offset}"),
-                )))
-            }
+            (Some(_), None) => return Ok(Some((DiffKind::Length, format!("target ends at element {offset}")))),
+            (None, Some(_)) => return Ok(Some((DiffKind::Length, format!("source ends at element {offset}")))),
         };
         if let Some(d) = first_difference_at(&a.content, &b.content, offset) {
             // A shorter piece on one side with the other continuing is a length difference.
-            let kind =
-                if a.content.len() != b.content.len() && (a.next.is_none() || b.next.is_none()) {
-                    DiffKind::Length
-                } else {
-                    DiffKind::Value
-                };
+            let kind = if a.content.len() != b.content.len() && (a.next.is_none() || b.next.is_none()) {
+                DiffKind::Length
+            } else {
+                DiffKind::Value
+            };
             return Ok(Some((kind, d)));
         }
         offset += a.content.len();
@@ -88,13 +70,7 @@ async fn ordered<S: Store, T: Store>(
     }
 }
 
-async fn digest_of<S: Store>(
-    s: &S,
-    db: u32,
-    key: &Bytes,
-    ty: KeyType,
-    chunk: u64,
-) -> Result<Digest, StoreError> {
+async fn digest_of<S: Store>(s: &S, db: u32, key: &Bytes, ty: KeyType, chunk: u64) -> Result<Digest, StoreError> {
     let mut d = Digest::default();
     let mut pos = Some(Pos::start(ty));
     while let Some(p) = pos {
@@ -128,11 +104,7 @@ async fn locate<A: Store, B: Store>(
         };
         let found = other.lookup(db, key, ty, &names).await?;
         for ((name, mine), theirs) in names.iter().zip(values).zip(found) {
-            let what = if ty == KeyType::Hash {
-                "field"
-            } else {
-                "member"
-            };
+            let what = if ty == KeyType::Hash { "field" } else { "member" };
             match (mine, theirs) {
                 (_, None) => return Ok(Some(format!("{what} {} only on {here}", preview(name)))),
                 (Some(m), Some(t)) if m != t => {
@@ -159,10 +131,7 @@ async fn unordered<S: Store, T: Store>(
     ty: KeyType,
     chunk: u64,
 ) -> Result<Option<(DiffKind, String)>, StoreError> {
-    let (a, b) = tokio::join!(
-        digest_of(src, db, key, ty, chunk),
-        digest_of(tgt, db, key, ty, chunk)
-    );
+    let (a, b) = tokio::join!(digest_of(src, db, key, ty, chunk), digest_of(tgt, db, key, ty, chunk));
     if a? == b? {
         return Ok(None);
     }
@@ -191,46 +160,24 @@ mod tests {
         let h = |c: Option<usize>| {
             Content::Hash(
                 (0..n)
-                    .map(|i| {
-                        (
-                            b(format!("f{i}")),
-                            b(format!("v{i}{}", if Some(i) == c { "!" } else { "" })),
-                        )
-                    })
+                    .map(|i| (b(format!("f{i}")), b(format!("v{i}{}", if Some(i) == c { "!" } else { "" }))))
                     .collect(),
             )
         };
         s.put(0, "h", h(None), -1);
         t.put(0, "h", h(changed), -1);
         let l = |c: Option<usize>| {
-            Content::List(
-                (0..n)
-                    .map(|i| b(format!("e{}", if Some(i) == c { n + 1 } else { i })))
-                    .collect(),
-            )
+            Content::List((0..n).map(|i| b(format!("e{}", if Some(i) == c { n + 1 } else { i }))).collect())
         };
         s.put(0, "l", l(None), -1);
         t.put(0, "l", l(changed), -1);
         let st = |c: Option<usize>| {
-            Content::Set(
-                (0..n)
-                    .map(|i| b(format!("m{}", if Some(i) == c { n + 1 } else { i })))
-                    .collect(),
-            )
+            Content::Set((0..n).map(|i| b(format!("m{}", if Some(i) == c { n + 1 } else { i }))).collect())
         };
         s.put(0, "s", st(None), -1);
         t.put(0, "s", st(changed), -1);
         let z = |c: Option<usize>| {
-            Content::Zset(
-                (0..n)
-                    .map(|i| {
-                        (
-                            b(format!("z{i:06}")),
-                            if Some(i) == c { 0.5 } else { i as f64 },
-                        )
-                    })
-                    .collect(),
-            )
+            Content::Zset((0..n).map(|i| (b(format!("z{i:06}")), if Some(i) == c { 0.5 } else { i as f64 })).collect())
         };
         s.put(0, "z", z(None), -1);
         t.put(0, "z", z(changed), -1);
@@ -240,10 +187,7 @@ mod tests {
                     .map(|i| StreamEntry {
                         ms: i as u64 + 1,
                         seq: 0,
-                        fields: vec![
-                            b("f".into()),
-                            b(format!("{}", if Some(i) == c { 0 } else { i })),
-                        ],
+                        fields: vec![b("f".into()), b(format!("{}", if Some(i) == c { 0 } else { i }))],
                     })
                     .collect(),
             )
@@ -275,11 +219,7 @@ mod tests {
         }
         let (s, t) = pair(1000, Some(777));
         for (k, ty, want) in [
-            (
-                "h",
-                KeyType::Hash,
-                "field \"f777\": source \"v777\", target \"v777!\"",
-            ),
+            ("h", KeyType::Hash, "field \"f777\": source \"v777\", target \"v777!\""),
             ("l", KeyType::List, "index 777"),
             ("s", KeyType::Set, "member \"m777\" only on source"),
             ("z", KeyType::Zset, "rank"),
@@ -296,39 +236,13 @@ mod tests {
     #[tokio::test]
     async fn shorter_side_is_a_length_difference() {
         let (s, t) = (MemStore::default(), MemStore::default());
-        s.put(
-            0,
-            "l",
-            Content::List((0..100).map(|i| b(format!("{i}"))).collect()),
-            -1,
-        );
-        t.put(
-            0,
-            "l",
-            Content::List((0..99).map(|i| b(format!("{i}"))).collect()),
-            -1,
-        );
-        let r = compare(&s, &t, 0, &Bytes::from("l"), KeyType::List, 10)
-            .await
-            .unwrap()
-            .unwrap();
+        s.put(0, "l", Content::List((0..100).map(|i| b(format!("{i}"))).collect()), -1);
+        t.put(0, "l", Content::List((0..99).map(|i| b(format!("{i}"))).collect()), -1);
+        let r = compare(&s, &t, 0, &Bytes::from("l"), KeyType::List, 10).await.unwrap().unwrap();
         assert_eq!(r.0, DiffKind::Length, "{r:?}");
-        s.put(
-            0,
-            "s",
-            Content::Set((0..100).map(|i| b(format!("{i}"))).collect()),
-            -1,
-        );
-        t.put(
-            0,
-            "s",
-            Content::Set((1..101).map(|i| b(format!("{i}"))).collect()),
-            -1,
-        );
-        let r = compare(&s, &t, 0, &Bytes::from("s"), KeyType::Set, 10)
-            .await
-            .unwrap()
-            .unwrap();
+        s.put(0, "s", Content::Set((0..100).map(|i| b(format!("{i}"))).collect()), -1);
+        t.put(0, "s", Content::Set((1..101).map(|i| b(format!("{i}"))).collect()), -1);
+        let r = compare(&s, &t, 0, &Bytes::from("s"), KeyType::Set, 10).await.unwrap().unwrap();
         assert!(r.1.contains("member \"0\" only on source"), "{r:?}");
     }
 }

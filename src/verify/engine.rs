@@ -158,24 +158,18 @@ impl<S: Store, T: Store> Engine<S, T> {
     /// A full pass: source → target, then (if enabled) target → source.
     pub async fn pass(&self) -> Result<Vec<Diff>, EngineError> {
         let units = self.src.units(&self.cfg.dbs).await?;
-        self.progress
-            .phase("source", units.iter().map(|u| u.keys).sum());
+        self.progress.phase("source", units.iter().map(|u| u.keys).sum());
         let mut diffs = self.scan_side(Direction::Forward, units).await?;
         if self.cfg.extras {
             let units = self.tgt.units(&self.cfg.dbs).await?;
-            self.progress
-                .phase("target", units.iter().map(|u| u.keys).sum());
+            self.progress.phase("target", units.iter().map(|u| u.keys).sum());
             diffs.extend(self.scan_side(Direction::Extras, units).await?);
         }
         sort(&mut diffs);
         Ok(diffs)
     }
 
-    async fn scan_side(
-        &self,
-        dir: Direction,
-        units: Vec<ScanUnit>,
-    ) -> Result<Vec<Diff>, EngineError> {
+    async fn scan_side(&self, dir: Direction, units: Vec<ScanUnit>) -> Result<Vec<Diff>, EngineError> {
         let sem = Arc::new(Semaphore::new(self.cfg.parallel.max(1)));
         let taken = Arc::new(AtomicU64::new(0));
         let mut scanners = JoinSet::new();
@@ -209,16 +203,8 @@ impl<S: Store, T: Store> Engine<S, T> {
             }
             let pattern = self.cfg.patterns.scan_match();
             let (next, mut keys) = match dir {
-                Direction::Forward => {
-                    self.src
-                        .scan(&unit, cursor, self.cfg.batch, pattern)
-                        .await?
-                }
-                Direction::Extras => {
-                    self.tgt
-                        .scan(&unit, cursor, self.cfg.batch, pattern)
-                        .await?
-                }
+                Direction::Forward => self.src.scan(&unit, cursor, self.cfg.batch, pattern).await?,
+                Direction::Extras => self.tgt.scan(&unit, cursor, self.cfg.batch, pattern).await?,
             };
             self.progress.inc(keys.len() as u64);
             keys.retain(|k| self.cfg.patterns.accepts(k));
@@ -232,11 +218,7 @@ impl<S: Store, T: Store> Engine<S, T> {
                 }
             }
             if !keys.is_empty() {
-                let permit = sem
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| EngineError::Task(e.to_string()))?;
+                let permit = sem.clone().acquire_owned().await.map_err(|e| EngineError::Task(e.to_string()))?;
                 let me = self.clone();
                 let db = unit.db;
                 batches.spawn(async move {
@@ -266,46 +248,28 @@ impl<S: Store, T: Store> Engine<S, T> {
         let d = self.cfg.depth;
         self.lim_src.acquire(keys.len() as u64 * cost(d)).await;
         let s = self.src.probe(db, &keys, d, self.cfg.big_threshold).await?;
-        let (keys, s): (Vec<Bytes>, Vec<KeyState>) = keys
-            .into_iter()
-            .zip(s)
-            .filter(|(_, st)| self.type_ok(st.ty))
-            .unzip();
+        let (keys, s): (Vec<Bytes>, Vec<KeyState>) =
+            keys.into_iter().zip(s).filter(|(_, st)| self.type_ok(st.ty)).unzip();
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.stats
-            .source_keys
-            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        self.stats.source_keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.lim_tgt.acquire(keys.len() as u64 * cost(d)).await;
         let t = self.tgt.probe(db, &keys, d, self.cfg.big_threshold).await?;
         self.compare_states(db, &keys, &s, &t).await
     }
 
     async fn extras_batch(&self, db: u32, keys: Vec<Bytes>) -> Result<Vec<Diff>, EngineError> {
-        self.stats
-            .target_keys
-            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        self.stats.target_keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.lim_src.acquire(keys.len() as u64).await;
-        let s = self
-            .src
-            .probe(db, &keys, Depth::Keys, self.cfg.big_threshold)
-            .await?;
-        let missing: Vec<Bytes> = keys
-            .into_iter()
-            .zip(s)
-            .filter(|(_, st)| !st.exists())
-            .map(|(k, _)| k)
-            .collect();
+        let s = self.src.probe(db, &keys, Depth::Keys, self.cfg.big_threshold).await?;
+        let missing: Vec<Bytes> = keys.into_iter().zip(s).filter(|(_, st)| !st.exists()).map(|(k, _)| k).collect();
         if missing.is_empty() {
             return Ok(Vec::new());
         }
         let d = self.cfg.depth.min(Depth::Meta);
         self.lim_tgt.acquire(missing.len() as u64 * cost(d)).await;
-        let t = self
-            .tgt
-            .probe(db, &missing, d, self.cfg.big_threshold)
-            .await?;
+        let t = self.tgt.probe(db, &missing, d, self.cfg.big_threshold).await?;
         Ok(missing
             .into_iter()
             .zip(t)
@@ -328,10 +292,8 @@ impl<S: Store, T: Store> Engine<S, T> {
         s: &[KeyState],
         t: &[KeyState],
     ) -> Result<Vec<Diff>, EngineError> {
-        let opts = CompareOptions {
-            ttl_tolerance_ms: self.cfg.ttl_tolerance_ms,
-            values: self.cfg.depth == Depth::Full,
-        };
+        let opts =
+            CompareOptions { ttl_tolerance_ms: self.cfg.ttl_tolerance_ms, values: self.cfg.depth == Depth::Full };
         let mut out = Vec::new();
         for ((key, a), b) in keys.iter().zip(s).zip(t) {
             let o = compare(a, b, opts);
@@ -339,22 +301,13 @@ impl<S: Store, T: Store> Engine<S, T> {
             if o.needs_chunks && !self.cfg.smart {
                 if let Some(ty) = a.ty {
                     self.stats.big_keys.fetch_add(1, Ordering::Relaxed);
-                    if let Some((k, d)) =
-                        bigkey::compare(&*self.src, &*self.tgt, db, key, ty, self.cfg.chunk).await?
-                    {
+                    if let Some((k, d)) = bigkey::compare(&*self.src, &*self.tgt, db, key, ty, self.cfg.chunk).await? {
                         found.push((k, Some(d)));
                     }
                 }
             }
             for (kind, detail) in found {
-                out.push(Diff {
-                    db,
-                    key: key.clone(),
-                    kind,
-                    source: Summary::of(a),
-                    target: Summary::of(b),
-                    detail,
-                });
+                out.push(Diff { db, key: key.clone(), kind, source: Summary::of(a), target: Summary::of(b), detail });
             }
         }
         Ok(out)
@@ -377,9 +330,8 @@ impl<S: Store, T: Store> Engine<S, T> {
                     self.tgt.probe(db, batch, d, self.cfg.big_threshold)
                 );
                 let (s, t) = (s?, t?);
-                let keep: Vec<usize> = (0..batch.len())
-                    .filter(|&i| self.type_ok(s[i].ty) || self.type_ok(t[i].ty))
-                    .collect();
+                let keep: Vec<usize> =
+                    (0..batch.len()).filter(|&i| self.type_ok(s[i].ty) || self.type_ok(t[i].ty)).collect();
                 let pick = |v: &[KeyState]| keep.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
                 let ks: Vec<Bytes> = keep.iter().map(|&i| batch[i].clone()).collect();
                 out.extend(self.compare_states(db, &ks, &pick(&s), &pick(&t)).await?);

@@ -29,29 +29,15 @@ pub fn ty_of(c: &Content) -> KeyType {
 impl MemStore {
     pub fn put(&self, db: u32, key: &str, mut c: Content, pttl: i64) {
         c.normalize();
-        self.data
-            .lock()
-            .unwrap()
-            .entry(db)
-            .or_default()
-            .insert(Bytes::copy_from_slice(key.as_bytes()), (c, pttl));
+        self.data.lock().unwrap().entry(db).or_default().insert(Bytes::copy_from_slice(key.as_bytes()), (c, pttl));
     }
 
     pub fn del(&self, db: u32, key: &str) {
-        self.data
-            .lock()
-            .unwrap()
-            .entry(db)
-            .or_default()
-            .remove(key.as_bytes());
+        self.data.lock().unwrap().entry(db).or_default().remove(key.as_bytes());
     }
 
     fn get(&self, db: u32, key: &[u8]) -> Option<(Content, i64)> {
-        self.data
-            .lock()
-            .unwrap()
-            .get(&db)
-            .and_then(|m| m.get(key).cloned())
+        self.data.lock().unwrap().get(&db).and_then(|m| m.get(key).cloned())
     }
 }
 
@@ -75,12 +61,7 @@ impl Store for MemStore {
         Ok(data
             .iter()
             .filter(|(db, m)| !m.is_empty() && (dbs.is_empty() || dbs.contains(db)))
-            .map(|(db, m)| ScanUnit {
-                node: 0,
-                db: *db,
-                keys: m.len() as u64,
-                label: format!("mem/{db}"),
-            })
+            .map(|(db, m)| ScanUnit { node: 0, db: *db, keys: m.len() as u64, label: format!("mem/{db}") })
             .collect())
     }
 
@@ -95,48 +76,25 @@ impl Store for MemStore {
         let Some(m) = data.get(&unit.db) else {
             return Ok((0, vec![]));
         };
-        let keys: Vec<Bytes> = m
-            .keys()
-            .skip(cursor as usize)
-            .take(count)
-            .cloned()
-            .collect();
+        let keys: Vec<Bytes> = m.keys().skip(cursor as usize).take(count).cloned().collect();
         let next = cursor + keys.len() as u64;
-        let keys = keys
-            .into_iter()
-            .filter(|k| pattern.is_none_or(|p| super::glob::matches(p, k)))
-            .collect();
+        let keys = keys.into_iter().filter(|k| pattern.is_none_or(|p| super::glob::matches(p, k))).collect();
         Ok((if next as usize >= m.len() { 0 } else { next }, keys))
     }
 
-    async fn probe(
-        &self,
-        db: u32,
-        keys: &[Bytes],
-        depth: Depth,
-        big: u64,
-    ) -> Result<Vec<KeyState>, StoreError> {
+    async fn probe(&self, db: u32, keys: &[Bytes], depth: Depth, big: u64) -> Result<Vec<KeyState>, StoreError> {
         Ok(keys
             .iter()
             .map(|k| match self.get(db, k) {
                 None => KeyState::MISSING,
                 Some((c, pttl)) => {
-                    let mut s = KeyState {
-                        ty: Some(ty_of(&c)),
-                        pttl: None,
-                        len: None,
-                        value: ValueState::NotRead,
-                    };
+                    let mut s = KeyState { ty: Some(ty_of(&c)), pttl: None, len: None, value: ValueState::NotRead };
                     if depth >= Depth::Meta {
                         s.pttl = Some(pttl);
                         s.len = Some(c.len());
                     }
                     if depth == Depth::Full {
-                        s.value = if c.len() > big {
-                            ValueState::Big
-                        } else {
-                            ValueState::Whole(c)
-                        };
+                        s.value = if c.len() > big { ValueState::Big } else { ValueState::Whole(c) };
                     }
                     s
                 }
@@ -144,19 +102,9 @@ impl Store for MemStore {
             .collect())
     }
 
-    async fn piece(
-        &self,
-        db: u32,
-        key: &Bytes,
-        _ty: KeyType,
-        pos: Pos,
-        count: u64,
-    ) -> Result<Piece, StoreError> {
+    async fn piece(&self, db: u32, key: &Bytes, _ty: KeyType, pos: Pos, count: u64) -> Result<Piece, StoreError> {
         let Some((c, _)) = self.get(db, key) else {
-            return Ok(Piece {
-                content: slice(&Content::List(vec![]), 0, 0),
-                next: None,
-            });
+            return Ok(Piece { content: slice(&Content::List(vec![]), 0, 0), next: None });
         };
         let from = match pos {
             Pos::Index(i) | Pos::Cursor(i) => i as usize,

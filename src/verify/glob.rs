@@ -68,11 +68,7 @@ fn single(pat: &[u8], p: usize, c: u8) -> Option<Step> {
                     hit |= pat[i + 1] == c;
                     i += 2;
                 } else if i + 2 < pat.len() && pat[i + 1] == b'-' && pat[i + 2] != b']' {
-                    let (lo, hi) = if pat[i] <= pat[i + 2] {
-                        (pat[i], pat[i + 2])
-                    } else {
-                        (pat[i + 2], pat[i])
-                    };
+                    let (lo, hi) = if pat[i] <= pat[i + 2] { (pat[i], pat[i + 2]) } else { (pat[i + 2], pat[i]) };
                     hit |= (lo..=hi).contains(&c);
                     i += 3;
                 } else {
@@ -171,9 +167,6 @@ mod tests {
         assert!(p.scan_match().is_none());
         assert!(p.accepts(b"session:9") && p.accepts(b"x") && !p.accepts(b"order:1"));
         assert!(Patterns::default().accepts(b"anything"));
-        assert_eq!(
-            Patterns::parse(&["a*".to_string()]).scan_match(),
-            Some(&b"a*"[..])
-        );
+        assert_eq!(Patterns::parse(&["a*".to_string()]).scan_match(), Some(&b"a*"[..]));
     }
 }
