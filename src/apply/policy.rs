@@ -275,3 +275,12 @@ mod tests {
         assert!(policy_table_markdown().lines().count() == 2 + DfKind::ALL.len());
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    #[test]
+    fn docs_carry_the_table() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/replicate.md")).unwrap();
+        assert!(doc.contains(&super::policy_table_markdown()), "docs/replicate.md is out of date");
+    }
+}
