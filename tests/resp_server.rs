@@ -76,11 +76,7 @@ async fn client_round_trips_through_server_codec() {
     }
     assert!(c.send(Cmd::new("NOPE")).await.unwrap_err().server_message().is_some());
     assert_eq!(
-        c.send(Cmd::new("ECHO").arg(vec![7u8; 1 << 20]))
-            .await
-            .unwrap()
-            .as_bytes()
-            .map(<[u8]>::len),
+        c.send(Cmd::new("ECHO").arg(vec![7u8; 1 << 20])).await.unwrap().as_bytes().map(<[u8]>::len),
         Some(1 << 20)
     );
 }
@@ -90,13 +86,7 @@ async fn inline_commands_in_pieces() {
     let addr = start().await;
     let mut s = TcpStream::connect(&addr).await.unwrap();
     s.set_nodelay(true).unwrap();
-    for piece in [
-        &b"PI"[..],
-        b"NG\r\n",
-        b"LEN a  \"b c\" ",
-        b"'d'\r\n*2\r\n$4\r\nEC",
-        b"HO\r\n$2\r\nhi\r\n",
-    ] {
+    for piece in [&b"PI"[..], b"NG\r\n", b"LEN a  \"b c\" ", b"'d'\r\n*2\r\n$4\r\nEC", b"HO\r\n$2\r\nhi\r\n"] {
         s.write_all(piece).await.unwrap();
         s.flush().await.unwrap();
         tokio::task::yield_now().await;
@@ -108,11 +98,7 @@ async fn inline_commands_in_pieces() {
     s.write_all(b"*1\r\n:5\r\n").await.unwrap();
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).await.unwrap();
-    assert!(
-        rest.starts_with(b"-ERR Protocol error"),
-        "{}",
-        String::from_utf8_lossy(&rest)
-    );
+    assert!(rest.starts_with(b"-ERR Protocol error"), "{}", String::from_utf8_lossy(&rest));
 }
 
 #[tokio::test]
@@ -126,10 +112,6 @@ async fn real_redis_cli_talks_to_server_codec() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "x y\n\nz\n");
-    let out = tokio::process::Command::new("redis-cli")
-        .args(["-h", host, "-p", port, "PING"])
-        .output()
-        .await
-        .unwrap();
+    let out = tokio::process::Command::new("redis-cli").args(["-h", host, "-p", port, "PING"]).output().await.unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "PONG\n");
 }

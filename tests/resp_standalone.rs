@@ -79,10 +79,7 @@ async fn binary_safe_arguments() {
     let empty = client.send(Cmd::new("GET").arg(&b""[..])).await.unwrap();
     assert!(empty.is_null());
     client.send(Cmd::new("SET").arg(&b""[..]).arg(&b""[..])).await.unwrap();
-    assert_eq!(
-        client.send(Cmd::new("GET").arg(&b""[..])).await.unwrap(),
-        Frame::Bulk(Bytes::new())
-    );
+    assert_eq!(client.send(Cmd::new("GET").arg(&b""[..])).await.unwrap(), Frame::Bulk(Bytes::new()));
 }
 
 #[tokio::test]
@@ -96,18 +93,10 @@ async fn error_replies_do_not_break_the_pipeline() {
     let b = client.send(Cmd::new("GET").arg("a"));
     assert!(a.await.unwrap().is_ok());
     let e = bad.await.unwrap_err();
-    assert!(
-        matches!(&e, RespError::Server { msg, .. } if msg.starts_with("WRONGTYPE")),
-        "{e:?}"
-    );
+    assert!(matches!(&e, RespError::Server { msg, .. } if msg.starts_with("WRONGTYPE")), "{e:?}");
     assert_eq!(e.addr(), s.addr());
     assert!(!e.is_fatal());
-    assert!(unknown
-        .await
-        .unwrap_err()
-        .server_message()
-        .unwrap()
-        .starts_with("ERR unknown command"));
+    assert!(unknown.await.unwrap_err().server_message().unwrap().starts_with("ERR unknown command"));
     assert_eq!(b.await.unwrap().as_bytes(), Some(&b"1"[..]));
 
     let mut p = s.pipeline().await.unwrap();
@@ -121,12 +110,9 @@ async fn error_replies_do_not_break_the_pipeline() {
 
 #[tokio::test]
 async fn auth_and_select() {
-    let s = RedisServer::start_with(ServerOptions {
-        password: Some("s3cret pass".into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let s = RedisServer::start_with(ServerOptions { password: Some("s3cret pass".into()), ..Default::default() })
+        .await
+        .unwrap();
     let noauth = Connection::connect(s.addr(), &ConnectOptions::default())
         .await
         .unwrap()
@@ -134,23 +120,13 @@ async fn auth_and_select() {
         .await;
     assert!(noauth.unwrap_err().server_message().unwrap().starts_with("NOAUTH"));
 
-    let wrong = ConnectOptions {
-        auth: Some(Auth::Password("nope".into())),
-        ..Default::default()
-    };
+    let wrong = ConnectOptions { auth: Some(Auth::Password("nope".into())), ..Default::default() };
     let err = Connection::connect(s.addr(), &wrong).await.unwrap_err();
-    assert!(
-        err.server_message()
-            .is_some_and(|m| m.contains("WRONGPASS") || m.contains("invalid")),
-        "{err:?}"
-    );
+    assert!(err.server_message().is_some_and(|m| m.contains("WRONGPASS") || m.contains("invalid")), "{err:?}");
     assert!(!err.to_string().contains("nope"));
 
     let user = ConnectOptions {
-        auth: Some(Auth::User {
-            user: "default".into(),
-            password: "s3cret pass".into(),
-        }),
+        auth: Some(Auth::User { user: "default".into(), password: "s3cret pass".into() }),
         db: Some(3),
         client_name: Some("df2redis-test".into()),
         ..Default::default()
@@ -160,27 +136,14 @@ async fn auth_and_select() {
     let info = c.send(Cmd::new("CLIENT").arg("INFO")).await.unwrap().to_string_lossy();
     assert!(info.contains("db=3") && info.contains("name=df2redis-test"), "{info}");
 
-    let db0 = ConnectOptions {
-        auth: Some(Auth::Password("s3cret pass".into())),
-        ..Default::default()
-    };
+    let db0 = ConnectOptions { auth: Some(Auth::Password("s3cret pass".into())), ..Default::default() };
     let mut c0 = Connection::connect(s.addr(), &db0).await.unwrap();
     assert!(c0.request(&Cmd::new("GET").arg("in3")).await.unwrap().is_null());
     c0.request(&Cmd::new("SELECT").arg(3)).await.unwrap();
-    assert_eq!(
-        c0.request(&Cmd::new("GET").arg("in3")).await.unwrap().as_bytes(),
-        Some(&b"yes"[..])
-    );
+    assert_eq!(c0.request(&Cmd::new("GET").arg("in3")).await.unwrap().as_bytes(), Some(&b"yes"[..]));
 
-    let bad_db = ConnectOptions {
-        db: Some(99_999),
-        ..db0
-    };
-    assert!(Connection::connect(s.addr(), &bad_db)
-        .await
-        .unwrap_err()
-        .server_message()
-        .is_some());
+    let bad_db = ConnectOptions { db: Some(99_999), ..db0 };
+    assert!(Connection::connect(s.addr(), &bad_db).await.unwrap_err().server_message().is_some());
 }
 
 #[tokio::test]
@@ -196,26 +159,18 @@ async fn killed_server_surfaces_closed_and_refused() {
     assert!(e.is_fatal() && e.addr() == addr, "{e:?}");
     p.push(&Cmd::new("PING"));
     assert!(p.next_reply().await.unwrap_err().is_fatal());
-    let e = Connection::connect(&addr, &ConnectOptions::default())
-        .await
-        .unwrap_err();
+    let e = Connection::connect(&addr, &ConnectOptions::default()).await.unwrap_err();
     assert!(matches!(e, RespError::Io { .. }), "{e:?}");
 }
 
 #[tokio::test]
 async fn response_timeout_on_blocked_server() {
     let s = shared_server().await.unwrap();
-    let opts = ConnectOptions {
-        response_timeout: Some(std::time::Duration::from_millis(200)),
-        ..Default::default()
-    };
+    let opts = ConnectOptions { response_timeout: Some(std::time::Duration::from_millis(200)), ..Default::default() };
     let mut conn = Connection::connect(s.addr(), &opts).await.unwrap();
     let e = conn.request(&Cmd::new("BLPOP").arg("never").arg(5)).await.unwrap_err();
     assert!(matches!(e, RespError::Timeout { .. }), "{e:?}");
-    assert!(
-        conn.request(&Cmd::new("PING")).await.is_err(),
-        "a timed-out connection stays broken"
-    );
+    assert!(conn.request(&Cmd::new("PING")).await.is_err(), "a timed-out connection stays broken");
 }
 
 #[tokio::test]

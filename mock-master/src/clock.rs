@@ -23,9 +23,7 @@ impl Clock {
     /// Now, Unix ms.
     pub fn now_ms(&self) -> u64 {
         match self {
-            Clock::System => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            Clock::System => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             Clock::Manual(t) => t.load(Ordering::SeqCst),
         }
     }

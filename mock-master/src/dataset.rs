@@ -37,9 +37,7 @@ pub struct Dataset {
 impl Dataset {
     /// An empty dataset with `dbs` databases.
     pub fn new(dbs: u32) -> Self {
-        Dataset {
-            dbs: (0..dbs.max(1)).map(|_| BTreeMap::new()).collect(),
-        }
+        Dataset { dbs: (0..dbs.max(1)).map(|_| BTreeMap::new()).collect() }
     }
 
     /// Number of databases.
@@ -96,11 +94,7 @@ impl Dataset {
     pub fn take_expired(&mut self, now_ms: u64) -> Vec<(u32, Bytes)> {
         let mut out = Vec::new();
         for (db, m) in self.dbs.iter_mut().enumerate() {
-            let dead: Vec<Bytes> = m
-                .iter()
-                .filter(|(_, e)| e.expired(now_ms))
-                .map(|(k, _)| k.clone())
-                .collect();
+            let dead: Vec<Bytes> = m.iter().filter(|(_, e)| e.expired(now_ms)).map(|(k, _)| k.clone()).collect();
             for k in dead {
                 m.remove(&k);
                 out.push((db as u32, k));
@@ -111,9 +105,6 @@ impl Dataset {
 
     /// Iterates `(db, key, entry)` over everything.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Bytes, &Entry)> {
-        self.dbs
-            .iter()
-            .enumerate()
-            .flat_map(|(db, m)| m.iter().map(move |(k, e)| (db as u32, k, e)))
+        self.dbs.iter().enumerate().flat_map(|(db, m)| m.iter().map(move |(k, e)| (db as u32, k, e)))
     }
 }

@@ -81,10 +81,7 @@ pub fn command_matches(prefix: &str, args: &[bytes::Bytes]) -> bool {
     let words: Vec<&str> = prefix.split_whitespace().collect();
     !words.is_empty()
         && words.len() <= args.len()
-        && words
-            .iter()
-            .zip(args)
-            .all(|(w, a)| a.eq_ignore_ascii_case(w.as_bytes()))
+        && words.iter().zip(args).all(|(w, a)| a.eq_ignore_ascii_case(w.as_bytes()))
 }
 
 /// The faults that apply to one flow connection, resolved when the flow starts streaming.

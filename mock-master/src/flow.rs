@@ -87,11 +87,7 @@ impl Sink {
         self.written += data.len() as u64;
         {
             let mut st = self.shared.lock();
-            if let Some(Some(slot)) = st
-                .sessions
-                .get_mut(&self.sid)
-                .map(|s| s.flows.get_mut(self.idx as usize))
-            {
+            if let Some(Some(slot)) = st.sessions.get_mut(&self.sid).map(|s| s.flows.get_mut(self.idx as usize)) {
                 if let Some(s) = slot.as_mut() {
                     s.bytes_sent = self.written;
                 }
@@ -109,11 +105,7 @@ fn resolve_faults(st: &State, idx: u32) -> FlowFaults {
             continue;
         }
         match fault {
-            Fault::CloseFlow {
-                flow,
-                at_byte,
-                after_records,
-            } if *flow == idx => {
+            Fault::CloseFlow { flow, at_byte, after_records } if *flow == idx => {
                 if let Some(b) = at_byte {
                     f.close_at_byte = Some((i, *b));
                 }
@@ -182,14 +174,7 @@ pub async fn run(shared: Arc<Shared>, sid: u64, idx: u32, conn: u64, w: OwnedWri
             st.cfg.release.lsn_markers(cv),
         )
     };
-    let sink = Sink {
-        w,
-        written: 0,
-        faults,
-        shared: shared.clone(),
-        sid,
-        idx,
-    };
+    let sink = Sink { w, written: 0, faults, shared: shared.clone(), sid, idx };
     let mut fw = FlowWriter {
         shared,
         sid,
@@ -240,11 +225,8 @@ impl FlowWriter {
 
     fn take_work(&self) -> Work {
         let mut st = self.shared.lock();
-        let Some(slot) = st
-            .sessions
-            .get_mut(&self.sid)
-            .and_then(|s| s.flows.get_mut(self.idx as usize))
-            .and_then(Option::as_mut)
+        let Some(slot) =
+            st.sessions.get_mut(&self.sid).and_then(|s| s.flows.get_mut(self.idx as usize)).and_then(Option::as_mut)
         else {
             return Work::Gone;
         };
@@ -344,11 +326,7 @@ impl FlowWriter {
         if matches!(rec.op, JournalOp::Command { .. }) {
             self.journal_db = Some(rec.db);
         }
-        if self.markers
-            && self
-                .last_marker_ms
-                .is_none_or(|t| now.saturating_sub(t) > LSN_MARKER_INTERVAL_MS)
-        {
+        if self.markers && self.last_marker_ms.is_none_or(|t| now.saturating_sub(t) > LSN_MARKER_INTERVAL_MS) {
             encode::lsn_marker(&mut out, lsn);
             self.last_marker_ms = Some(now);
         }
@@ -362,11 +340,8 @@ impl FlowWriter {
             st.stable_records += 1;
             let n = st.stable_records;
             let mut mine = 0;
-            if let Some(slot) = st
-                .sessions
-                .get_mut(&self.sid)
-                .and_then(|s| s.flows.get_mut(self.idx as usize))
-                .and_then(Option::as_mut)
+            if let Some(slot) =
+                st.sessions.get_mut(&self.sid).and_then(|s| s.flows.get_mut(self.idx as usize)).and_then(Option::as_mut)
             {
                 slot.records_sent += 1;
                 mine = slot.records_sent;

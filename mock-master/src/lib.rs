@@ -131,31 +131,19 @@ impl MockMaster {
 
     /// Adds a live write run at `phase` of the first session.
     pub fn live_write(mut self, phase: WritePhase, db: u32, command: &[&str]) -> Self {
-        self.cfg.writes.push(LiveWrite {
-            phase,
-            db,
-            command: command.iter().map(|s| s.to_string()).collect(),
-        });
+        self.cfg.writes.push(LiveWrite { phase, db, command: command.iter().map(|s| s.to_string()).collect() });
         self
     }
 
     /// Adds a key.
     pub fn key(mut self, db: u32, key: &str, value: Value) -> Self {
-        self.data
-            .insert(db, Bytes::copy_from_slice(key.as_bytes()), Entry::new(value));
+        self.data.insert(db, Bytes::copy_from_slice(key.as_bytes()), Entry::new(value));
         self
     }
 
     /// Adds a key with an absolute expiry (Unix ms).
     pub fn key_with_expiry(mut self, db: u32, key: &str, value: Value, expire_ms: u64) -> Self {
-        self.data.insert(
-            db,
-            Bytes::copy_from_slice(key.as_bytes()),
-            Entry {
-                value,
-                expire_ms: Some(expire_ms),
-            },
-        );
+        self.data.insert(db, Bytes::copy_from_slice(key.as_bytes()), Entry { value, expire_ms: Some(expire_ms) });
         self
     }
 
@@ -171,9 +159,7 @@ impl MockMaster {
 
     /// A handle on a master that is not serving yet (tests may serve it later with [`Handle::serve`]).
     pub fn build(self) -> Handle {
-        Handle {
-            shared: Shared::new(State::new(self.cfg, self.data)),
-        }
+        Handle { shared: Shared::new(State::new(self.cfg, self.data)) }
     }
 
     /// Binds 127.0.0.1 on an ephemeral port and serves in the background.
@@ -233,20 +219,13 @@ impl Handle {
 
     /// Serves `listener` in a background task.
     pub fn spawn(self, listener: TcpListener) -> Running {
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let fut = server::serve(listener, self.shared.clone(), async move {
             let _ = rx.await;
         });
         let task = tokio::spawn(fut);
-        Running {
-            addr,
-            handle: self,
-            stop: Some(tx),
-            task: Some(task),
-        }
+        Running { addr, handle: self, stop: Some(tx), task: Some(task) }
     }
 
     /// The current master id.
@@ -284,12 +263,8 @@ impl Handle {
     pub fn expire_now(&self) -> usize {
         let mut st = self.shared.lock();
         let now = st.cfg.clock.now_ms();
-        let dead: Vec<(u32, Bytes)> = st
-            .data
-            .iter()
-            .filter(|(_, _, e)| e.expired(now))
-            .map(|(db, k, _)| (db, k.clone()))
-            .collect();
+        let dead: Vec<(u32, Bytes)> =
+            st.data.iter().filter(|(_, _, e)| e.expired(now)).map(|(db, k, _)| (db, k.clone())).collect();
         for (db, k) in &dead {
             st.touch(*db, k);
             if let Some(m) = st.data.db_mut(*db) {
@@ -336,11 +311,7 @@ impl Handle {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || tokio::time::timeout(left, rx.changed()).await.is_err() {
-                return if pred(self) {
-                    Ok(())
-                } else {
-                    Err(Timeout(what.to_string()))
-                };
+                return if pred(self) { Ok(()) } else { Err(Timeout(what.to_string())) };
             }
         }
     }

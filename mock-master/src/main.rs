@@ -39,9 +39,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let listener = TcpListener::bind((args.bind.as_str(), args.port))
-        .await
-        .context("binding")?;
+    let listener = TcpListener::bind((args.bind.as_str(), args.port)).await.context("binding")?;
     let addr = listener.local_addr()?;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -58,11 +58,7 @@ impl ShardJournal {
     /// Whether a replica asking for `lsn` can be served from this journal.
     pub fn can_resume(&self, lsn: u64) -> bool {
         self.active
-            && (lsn == self.next_lsn
-                || self
-                    .backlog
-                    .front()
-                    .is_some_and(|(l, _)| *l <= lsn && lsn < self.next_lsn))
+            && (lsn == self.next_lsn || self.backlog.front().is_some_and(|(l, _)| *l <= lsn && lsn < self.next_lsn))
     }
 }
 
@@ -252,10 +248,7 @@ impl State {
 
     /// Next LSN per shard, 0 where journaling never started (`DFLY REPLICAOFFSET`).
     pub fn offsets(&self) -> Vec<u64> {
-        self.journals
-            .iter()
-            .map(|j| if j.active { j.next_lsn } else { 0 })
-            .collect()
+        self.journals.iter().map(|j| if j.active { j.next_lsn } else { 0 }).collect()
     }
 
     /// Allocates a transaction id.
@@ -318,27 +311,12 @@ impl State {
         shard_cnt: u64,
         args: Vec<Bytes>,
     ) {
-        self.publish(
-            shard,
-            JournalRecord {
-                db,
-                op: JournalOp::Command {
-                    kind,
-                    txid,
-                    shard_cnt,
-                    args,
-                },
-            },
-        );
+        self.publish(shard, JournalRecord { db, op: JournalOp::Command { kind, txid, shard_cnt, args } });
     }
 
     /// Journals an expiry/eviction delete (txid 0).
     pub fn publish_expired(&mut self, db: u32, key: Bytes) {
-        let kind = if self.cfg.release.expired_opcode() {
-            CommandKind::Expired
-        } else {
-            CommandKind::Command
-        };
+        let kind = if self.cfg.release.expired_opcode() { CommandKind::Expired } else { CommandKind::Command };
         let shard = self.shard(&key);
         self.publish_command(shard, db, kind, 0, 1, vec![Bytes::from_static(b"DEL"), key]);
     }
@@ -346,13 +324,7 @@ impl State {
     /// Writes a PING record into every shard's journal (as `WAIT` / `DFLY TAKEOVER` do).
     pub fn publish_ping(&mut self) {
         for shard in 0..self.shards() {
-            self.publish(
-                shard,
-                JournalRecord {
-                    db: 0,
-                    op: JournalOp::Ping,
-                },
-            );
+            self.publish(shard, JournalRecord { db: 0, op: JournalOp::Ping });
         }
     }
 
@@ -386,18 +358,10 @@ impl State {
         Some(SessionInfo {
             sync_id: format!("SYNC{}", s.id),
             phase: s.phase,
-            acks: s
-                .flows
-                .iter()
-                .map(|f| f.as_ref().map(|f| f.acks.clone()).unwrap_or_default())
-                .collect(),
+            acks: s.flows.iter().map(|f| f.as_ref().map(|f| f.acks.clone()).unwrap_or_default()).collect(),
             bytes_sent: s.flows.iter().map(|f| f.as_ref().map_or(0, |f| f.bytes_sent)).collect(),
             client_version: s.client_version,
-            partial_from: s
-                .flows
-                .iter()
-                .map(|f| f.as_ref().and_then(|f| f.partial_from))
-                .collect(),
+            partial_from: s.flows.iter().map(|f| f.as_ref().and_then(|f| f.partial_from)).collect(),
         })
     }
 }
@@ -414,10 +378,7 @@ impl Shared {
     /// Wraps a state.
     pub fn new(state: State) -> Arc<Self> {
         let (epoch, _) = watch::channel(0);
-        Arc::new(Shared {
-            state: Mutex::new(state),
-            epoch,
-        })
+        Arc::new(Shared { state: Mutex::new(state), epoch })
     }
 
     /// Locks the state (a poisoned lock is recovered: the state stays usable).

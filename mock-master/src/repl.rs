@@ -104,11 +104,8 @@ fn capa_dragonfly(st: &mut State, conn: u64, peer_ip: &str, repl: &mut ConnRepl)
     );
     repl.session = Some(id);
     let rel = st.cfg.release;
-    let mut items = vec![
-        Reply::Simple(st.master_id.clone()),
-        Reply::Simple(format!("SYNC{id}")),
-        Reply::Int(i64::from(shards)),
-    ];
+    let mut items =
+        vec![Reply::Simple(st.master_id.clone()), Reply::Simple(format!("SYNC{id}")), Reply::Int(i64::from(shards))];
     if let Some(v) = rel.version_int() {
         items.push(Reply::Int(v));
     }
@@ -145,9 +142,7 @@ pub fn dfly(st: &mut State, conn: u64, a: &[Bytes]) -> Outcome {
             Err(e) => Err(e),
         }
     } else if eq(sub, "REPLICAOFFSET") {
-        Ok(Reply::Array(Some(
-            st.offsets().into_iter().map(|o| Reply::Int(o as i64)).collect(),
-        )))
+        Ok(Reply::Array(Some(st.offsets().into_iter().map(|o| Reply::Int(o as i64)).collect())))
     } else {
         Err(syntax())
     };
@@ -191,10 +186,7 @@ fn flow(st: &mut State, conn: u64, a: &[Bytes]) -> Result<Outcome, Reply> {
         // The mock was never a replica of `last_master_id`: the failover form always gets FULL.
     }
     let token = st.rng.hex40();
-    let sess = st
-        .sessions
-        .get_mut(&sid)
-        .ok_or_else(|| Reply::err("syncid not found"))?;
+    let sess = st.sessions.get_mut(&sid).ok_or_else(|| Reply::err("syncid not found"))?;
     if sess.phase != Phase::Preparation {
         return Err(Reply::err("invalid state"));
     }
@@ -213,11 +205,7 @@ fn flow(st: &mut State, conn: u64, a: &[Bytes]) -> Result<Outcome, Reply> {
         records_sent: 0,
     });
     let kind = if partial_from.is_some() { "PARTIAL" } else { "FULL" };
-    Ok(Outcome::BecomeFlow(
-        Reply::Array(Some(vec![Reply::Simple(kind.into()), Reply::Simple(token)])),
-        sid,
-        idx,
-    ))
+    Ok(Outcome::BecomeFlow(Reply::Array(Some(vec![Reply::Simple(kind.into()), Reply::Simple(token)])), sid, idx))
 }
 
 fn sync(st: &mut State, a: &[Bytes]) -> Result<Reply, Reply> {
@@ -372,15 +360,8 @@ pub fn info(st: &State, a: &[Bytes], port: u16) -> Reply {
             out.push_str("\r\n");
         }
         let offsets = st.offsets();
-        let live: Vec<&Session> = st
-            .sessions
-            .values()
-            .filter(|s| s.flows.iter().all(Option::is_some))
-            .collect();
-        out.push_str(&format!(
-            "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
-            live.len()
-        ));
+        let live: Vec<&Session> = st.sessions.values().filter(|s| s.flows.iter().all(Option::is_some)).collect();
+        out.push_str(&format!("# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n", live.len()));
         for (i, s) in live.iter().enumerate() {
             let state = match s.phase {
                 Phase::Preparation => "preparation",

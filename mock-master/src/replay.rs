@@ -90,14 +90,10 @@ impl Replay {
         let mut flows = Vec::new();
         for i in 0..capture.flows {
             let p = dir.join(format!("flow{i}.bin"));
-            flows.push(Bytes::from(
-                std::fs::read(&p).map_err(|e| ReplayError::Io(p.display().to_string(), e))?,
-            ));
+            flows.push(Bytes::from(std::fs::read(&p).map_err(|e| ReplayError::Io(p.display().to_string(), e))?));
         }
         if capture.eof_tokens.len() != flows.len() || capture.full_sync_bytes.len() != flows.len() {
-            return Err(ReplayError::Invalid(
-                "eof_tokens / full_sync_bytes do not match flows".into(),
-            ));
+            return Err(ReplayError::Invalid("eof_tokens / full_sync_bytes do not match flows".into()));
         }
         for (i, f) in flows.iter().enumerate() {
             if capture.full_sync_bytes[i] > f.len() as u64 {
@@ -111,10 +107,7 @@ impl Replay {
     fn recorded(&self, args: &[Bytes]) -> Option<Reply> {
         self.capture.transcript.iter().find_map(|s| {
             let same = s.send.len() == args.len()
-                && s.send
-                    .iter()
-                    .zip(args)
-                    .all(|(x, a)| a.eq_ignore_ascii_case(x.as_bytes()));
+                && s.send.iter().zip(args).all(|(x, a)| a.eq_ignore_ascii_case(x.as_bytes()));
             same.then(|| json_reply(&s.reply))
         })
     }
@@ -150,11 +143,8 @@ async fn conn(rp: Arc<Replay>, phase: Arc<watch::Sender<u8>>, acks: Arc<Mutex<Ve
             if args.is_empty() {
                 continue;
             }
-            let up: Vec<String> = args
-                .iter()
-                .take(2)
-                .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
-                .collect();
+            let up: Vec<String> =
+                args.iter().take(2).map(|a| String::from_utf8_lossy(a).to_ascii_uppercase()).collect();
             let up: Vec<&str> = up.iter().map(String::as_str).collect();
             let reply = match up.as_slice() {
                 ["PING", ..] => Reply::Simple("PONG".into()),
@@ -190,9 +180,7 @@ async fn conn(rp: Arc<Replay>, phase: Arc<watch::Sender<u8>>, acks: Arc<Mutex<Ve
                     phase.send_replace(2);
                     Reply::ok()
                 }
-                _ => rp
-                    .recorded(&args)
-                    .unwrap_or_else(|| Reply::err("replay mode: command not in the capture")),
+                _ => rp.recorded(&args).unwrap_or_else(|| Reply::err("replay mode: command not in the capture")),
             };
             if w.write_all(&reply.to_bytes()).await.is_err() {
                 return;
@@ -237,9 +225,8 @@ async fn flow_reader(
         while let Ok(Some(args)) = reader.read(&mut buf) {
             let is_ack =
                 args.len() == 3 && args[0].eq_ignore_ascii_case(b"REPLCONF") && args[1].eq_ignore_ascii_case(b"ACK");
-            if let Some(n) = is_ack
-                .then(|| std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<u64>().ok()))
-                .flatten()
+            if let Some(n) =
+                is_ack.then(|| std::str::from_utf8(&args[2]).ok().and_then(|s| s.parse::<u64>().ok())).flatten()
             {
                 acks.lock().unwrap_or_else(|e| e.into_inner()).push((i, n));
             }

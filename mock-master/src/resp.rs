@@ -197,10 +197,7 @@ fn parse_at(buf: &[u8], pos: usize) -> Result<Option<(Reply, usize)>, ProtocolEr
                 if buf.len() < end + 2 {
                     return Ok(None);
                 }
-                (
-                    Reply::Bulk(Some(Bytes::copy_from_slice(&buf[next..end]))),
-                    end + 2 - pos,
-                )
+                (Reply::Bulk(Some(Bytes::copy_from_slice(&buf[next..end]))), end + 2 - pos)
             }
         }
         b'*' => {
@@ -254,10 +251,7 @@ mod tests {
         let args = read_command(&mut b).unwrap().unwrap();
         assert_eq!(args, vec![Bytes::from("SET"), Bytes::from("a"), Bytes::from("1")]);
         let mut b = BytesMut::from(&b"PING  x\r\nDFLY"[..]);
-        assert_eq!(
-            read_command(&mut b).unwrap().unwrap(),
-            vec![Bytes::from("PING"), Bytes::from("x")]
-        );
+        assert_eq!(read_command(&mut b).unwrap().unwrap(), vec![Bytes::from("PING"), Bytes::from("x")]);
         assert_eq!(&b[..], b"DFLY");
     }
 

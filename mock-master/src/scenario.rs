@@ -166,10 +166,7 @@ fn default_prefix() -> String {
     "key".into()
 }
 fn default_types() -> Vec<String> {
-    ["string", "list", "set", "hash", "zset"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    ["string", "list", "set", "hash", "zset"].iter().map(|s| s.to_string()).collect()
 }
 fn default_size() -> usize {
     16
@@ -212,10 +209,8 @@ impl Scenario {
 
     /// Builds the mock master (`clock` also anchors relative TTLs).
     pub fn build(&self, clock: Clock) -> Result<MockMaster, ScenarioError> {
-        let release: Release = self
-            .release
-            .parse()
-            .map_err(|e: crate::release::BadRelease| ScenarioError::Invalid(e.to_string()))?;
+        let release: Release =
+            self.release.parse().map_err(|e: crate::release::BadRelease| ScenarioError::Invalid(e.to_string()))?;
         if self.shards == 0 || self.shards > 1024 {
             return Err(ScenarioError::Invalid("shards must be 1..=1024".into()));
         }
@@ -226,11 +221,7 @@ impl Scenario {
             dbs: self.dbs.max(1),
             compression: self.compression,
             requirepass: self.requirepass.clone(),
-            users: self
-                .users
-                .iter()
-                .map(|u| (u.name.clone(), u.password.clone()))
-                .collect(),
+            users: self.users.iter().map(|u| (u.name.clone(), u.password.clone())).collect(),
             chunk_size: self.chunk_size.max(1),
             master_id: self.master_id.clone(),
             seed: self.seed,
@@ -245,14 +236,7 @@ impl Scenario {
             if k.db >= cfg.dbs {
                 return Err(ScenarioError::Invalid(format!("key {} in db {} >= dbs", k.key, k.db)));
             }
-            data.insert(
-                k.db,
-                Bytes::from(k.key.clone()),
-                Entry {
-                    value: v,
-                    expire_ms: k.ttl_ms.map(|t| now + t),
-                },
-            );
+            data.insert(k.db, Bytes::from(k.key.clone()), Entry { value: v, expire_ms: k.ttl_ms.map(|t| now + t) });
         }
         let mut rng = Rng::new(self.seed);
         for g in &self.generate {
@@ -277,10 +261,7 @@ fn explicit_value(k: &KeySpec) -> Result<Value, ScenarioError> {
             let fields: Vec<(Bytes, Bytes)> = k.fields.iter().map(|(f, v)| (b(f), b(v))).collect();
             stream_of(
                 (1..=k.entries.unwrap_or(1))
-                    .map(|i| StreamEntry {
-                        id: StreamId { ms: i, seq: 0 },
-                        fields: fields.clone(),
-                    })
+                    .map(|i| StreamEntry { id: StreamId { ms: i, seq: 0 }, fields: fields.clone() })
                     .collect(),
             )
         }
@@ -298,11 +279,7 @@ pub fn stream_of(entries: Vec<StreamEntry>) -> Value {
         meta: StreamMeta {
             length: n,
             last_id: last,
-            v2: Some(StreamMetaV2 {
-                first_id: first,
-                max_deleted_id: StreamId::default(),
-                entries_added: n,
-            }),
+            v2: Some(StreamMetaV2 { first_id: first, max_deleted_id: StreamId::default(), entries_added: n }),
         },
         groups: Vec::new(),
     }))
@@ -310,11 +287,7 @@ pub fn stream_of(entries: Vec<StreamEntry>) -> Value {
 
 fn payload(rng: &mut Rng, size: usize) -> Bytes {
     const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    Bytes::from(
-        (0..size)
-            .map(|_| ALPHA[(rng.next_u64() % ALPHA.len() as u64) as usize])
-            .collect::<Vec<u8>>(),
-    )
+    Bytes::from((0..size).map(|_| ALPHA[(rng.next_u64() % ALPHA.len() as u64) as usize]).collect::<Vec<u8>>())
 }
 
 /// Generates one value of `ty` with `n` elements of `size` bytes.
@@ -328,23 +301,12 @@ pub fn gen_value(rng: &mut Rng, ty: &str, n: usize, size: usize) -> Result<Value
         "string" => Value::String(payload(rng, size.max(1) * n.max(1))),
         "list" => Value::List((0..n.max(1)).map(|i| elem(rng, i)).collect()),
         "set" => Value::Set((0..n.max(1)).map(|i| elem(rng, i)).collect()),
-        "hash" => Value::Hash(
-            (0..n.max(1))
-                .map(|i| (Bytes::from(format!("f{i}")), elem(rng, i)))
-                .collect(),
-        ),
-        "zset" => Value::Zset(
-            (0..n.max(1))
-                .map(|i| (elem(rng, i), (rng.next_u64() % 10_000) as f64 / 8.0))
-                .collect(),
-        ),
+        "hash" => Value::Hash((0..n.max(1)).map(|i| (Bytes::from(format!("f{i}")), elem(rng, i))).collect()),
+        "zset" => Value::Zset((0..n.max(1)).map(|i| (elem(rng, i), (rng.next_u64() % 10_000) as f64 / 8.0)).collect()),
         "stream" => stream_of(
             (0..n.max(1) as u64)
                 .map(|i| StreamEntry {
-                    id: StreamId {
-                        ms: 1_700_000_000_000 + i,
-                        seq: 0,
-                    },
+                    id: StreamId { ms: 1_700_000_000_000 + i, seq: 0 },
                     fields: vec![(b("f"), elem(rng, i as usize))],
                 })
                 .collect(),
@@ -368,20 +330,13 @@ fn generate(data: &mut Dataset, g: &GenSpec, now: u64, rng: &mut Rng) -> Result<
         data.insert(
             g.db,
             Bytes::from(format!("{}:{ty}:{i}", g.prefix)),
-            Entry {
-                value,
-                expire_ms: ttl.then_some(now + g.ttl_ms),
-            },
+            Entry { value, expire_ms: ttl.then_some(now + g.ttl_ms) },
         );
     }
     for i in 0..g.big_keys {
         let ty = &g.types[(i % g.types.len() as u64) as usize];
         let value = gen_value(rng, ty, g.big_elements, g.size)?;
-        data.insert(
-            g.db,
-            Bytes::from(format!("{}:big:{ty}:{i}", g.prefix)),
-            Entry::new(value),
-        );
+        data.insert(g.db, Bytes::from(format!("{}:big:{ty}:{i}", g.prefix)), Entry::new(value));
     }
     Ok(())
 }

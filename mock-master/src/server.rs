@@ -53,14 +53,7 @@ async fn connection(sock: TcpStream, peer_ip: String, id: u64, port: u16, shared
         let st = shared.lock();
         st.cfg.requirepass.is_none() && st.cfg.users.is_empty()
     };
-    let mut c = Conn {
-        id,
-        port,
-        peer_ip,
-        authed,
-        db: 0,
-        repl: ConnRepl::default(),
-    };
+    let mut c = Conn { id, port, peer_ip, authed, db: 0, repl: ConnRepl::default() };
     let mut buf = BytesMut::with_capacity(4096);
     let mut reader = CommandReader::default();
     let mut epoch = shared.epoch.subscribe();
@@ -153,11 +146,8 @@ async fn flow_reader(
             let mut st = shared.lock();
             if is_ack && st.cfg.release.has_acks() {
                 if let Ok(n) = crate::commands::int_arg(&args[2]) {
-                    if let Some(slot) = st
-                        .sessions
-                        .get_mut(&sid)
-                        .and_then(|s| s.flows.get_mut(idx as usize))
-                        .and_then(Option::as_mut)
+                    if let Some(slot) =
+                        st.sessions.get_mut(&sid).and_then(|s| s.flows.get_mut(idx as usize)).and_then(Option::as_mut)
                     {
                         slot.acks.push(n.max(0) as u64);
                     }
@@ -173,11 +163,8 @@ async fn flow_reader(
                 _ => Reply::err("invalid state"),
             };
             let mut st = shared.lock();
-            if let Some(slot) = st
-                .sessions
-                .get_mut(&sid)
-                .and_then(|s| s.flows.get_mut(idx as usize))
-                .and_then(Option::as_mut)
+            if let Some(slot) =
+                st.sessions.get_mut(&sid).and_then(|s| s.flows.get_mut(idx as usize)).and_then(Option::as_mut)
             {
                 slot.queue.push_back(FlowMsg::Raw(rep.to_bytes()));
                 slot.notify.notify_one();
@@ -248,10 +235,7 @@ fn dispatch(shared: &Arc<Shared>, c: &mut Conn, args: &[Bytes]) -> (Outcome, Opt
     }
     let name = &args[0];
     if !c.authed && !noauth_exempt(name) {
-        return (
-            Outcome::Reply(Reply::Error("NOAUTH Authentication required.".into())),
-            delay,
-        );
+        return (Outcome::Reply(Reply::Error("NOAUTH Authentication required.".into())), delay);
     }
     let rest = &args[1..];
     let out = if name.eq_ignore_ascii_case(b"AUTH") {

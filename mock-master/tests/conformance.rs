@@ -36,16 +36,8 @@ pub fn rich(m: MockMaster, strings_only: bool) -> MockMaster {
         .key(0, "tags", Value::Set(vec![b("x"), b("y")]))
         .key(0, "h", Value::Hash(vec![(b("f"), b("v"))]))
         .key(0, "z", Value::Zset(vec![(b("a"), 1.0), (b("b"), 2.5)]))
-        .key(
-            0,
-            "biglist",
-            Value::List((0..20_000).map(|i| b(&format!("element-{i}"))).collect()),
-        )
-        .key(
-            0,
-            "bighash",
-            Value::Hash((0..3000).map(|i| (b(&format!("f{i}")), b(&format!("v{i}")))).collect()),
-        )
+        .key(0, "biglist", Value::List((0..20_000).map(|i| b(&format!("element-{i}"))).collect()))
+        .key(0, "bighash", Value::Hash((0..3000).map(|i| (b(&format!("f{i}")), b(&format!("v{i}")))).collect()))
         .key(
             0,
             "s",
@@ -82,12 +74,7 @@ fn collection_writes(h: &mock_master::Handle, round: u32) {
 async fn run_family(release: Release, compression: Compression, strings_only: bool) {
     let clock = Clock::manual(T0);
     let master = rich(
-        MockMaster::new()
-            .release(release)
-            .shards(2)
-            .clock(clock.clone())
-            .compression(compression)
-            .chunk_size(4096),
+        MockMaster::new().release(release).shards(2).clock(clock.clone()).compression(compression).chunk_size(4096),
         strings_only,
     )
     .start()
@@ -98,11 +85,7 @@ async fn run_family(release: Release, compression: Compression, strings_only: bo
     let mut rep = Replica::connect(master.addr, Some(4), None, store.clone()).await;
     assert!(rep.flows.iter().all(|f| !f.partial));
     rep.full_sync().await;
-    assert_eq!(
-        normalized(&store.dataset()),
-        normalized(&h.dataset()),
-        "{release}: after full sync"
-    );
+    assert_eq!(normalized(&store.dataset()), normalized(&h.dataset()), "{release}: after full sync");
     if !release.has_acks() {
         // v1.3 has no JOURNAL_OFFSET, which the project's FlowDecoder requires (see docs).
         return;
@@ -118,11 +101,7 @@ async fn run_family(release: Release, compression: Compression, strings_only: bo
     h.exec(0, &["SET", "late", "1"]);
     let target = h.offsets();
     rep.pump_until("stable records", |r| r.next_lsns() == target).await;
-    assert_eq!(
-        normalized(&store.dataset()),
-        normalized(&h.dataset()),
-        "{release}: after stable sync"
-    );
+    assert_eq!(normalized(&store.dataset()), normalized(&h.dataset()), "{release}: after stable sync");
     // Every SELECT/LSN rule was checked by the decoder; the txid rules here:
     for (_, _, rec) in &rep.journal_records {
         if let df2redis::proto::JournalOp::Command { txid, args, .. } = &rec.op {
@@ -135,22 +114,16 @@ async fn run_family(release: Release, compression: Compression, strings_only: bo
     rep.ack_all().await;
     let acked = rep.next_lsns();
     h.wait_until("acks", DEADLINE, |h| {
-        h.sessions().first().is_some_and(|s| {
-            s.acks
-                .iter()
-                .map(|a| a.last().copied().unwrap_or(0))
-                .collect::<Vec<_>>()
-                == acked
-        })
+        h.sessions()
+            .first()
+            .is_some_and(|s| s.acks.iter().map(|a| a.last().copied().unwrap_or(0)).collect::<Vec<_>>() == acked)
     })
     .await
     .unwrap();
     // Disconnect; the master cancels the session; more writes land in the backlog.
     let lsns = rep.next_lsns();
     drop(rep);
-    h.wait_until("session gone", DEADLINE, |h| h.sessions().is_empty())
-        .await
-        .unwrap();
+    h.wait_until("session gone", DEADLINE, |h| h.sessions().is_empty()).await.unwrap();
     writes(&h, 2);
     if !strings_only {
         collection_writes(&h, 2);
@@ -185,11 +158,7 @@ async fn run_family(release: Release, compression: Compression, strings_only: bo
     h.exec(0, &["SET", "after-resume", "1"]);
     let target = h.offsets();
     rep.pump_until("resumed records", |r| r.next_lsns() == target).await;
-    assert_eq!(
-        normalized(&store.dataset()),
-        normalized(&h.dataset()),
-        "{release}: after resume"
-    );
+    assert_eq!(normalized(&store.dataset()), normalized(&h.dataset()), "{release}: after resume");
 }
 
 #[tokio::test]

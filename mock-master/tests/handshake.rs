@@ -11,14 +11,7 @@ use mock_master::{MockMaster, Release, Reply, FAMILIES};
 const ID: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 async fn transcript(release: Release) -> Vec<String> {
-    let m = MockMaster::new()
-        .release(release)
-        .shards(2)
-        .master_id(ID)
-        .seed(1)
-        .start()
-        .await
-        .unwrap();
+    let m = MockMaster::new().release(release).shards(2).master_id(ID).seed(1).start().await.unwrap();
     let mut out = Vec::new();
     let mut c = Client::connect(m.addr).await;
     let steps: Vec<Vec<&str>> = vec![
@@ -31,11 +24,7 @@ async fn transcript(release: Release) -> Vec<String> {
     ];
     let info = c.cmd(&["INFO", "SERVER"]).await;
     let text = info.as_text().unwrap();
-    let ver = text
-        .lines()
-        .find(|l| l.starts_with("dragonfly_version:"))
-        .unwrap()
-        .to_string();
+    let ver = text.lines().find(|l| l.starts_with("dragonfly_version:")).unwrap().to_string();
     out.push(format!("INFO SERVER -> {ver}"));
     for s in &steps {
         let r = c.cmd(s).await;
@@ -50,11 +39,7 @@ async fn transcript(release: Release) -> Vec<String> {
         out.push(format!("{} -> {}", args.join(" "), show(&r)));
         flows.push(f);
     }
-    for s in [
-        ["DFLY", "SYNC", "SYNC1"],
-        ["DFLY", "STARTSTABLE", "SYNC1"],
-        ["DFLY", "SYNC", "SYNC1"],
-    ] {
+    for s in [["DFLY", "SYNC", "SYNC1"], ["DFLY", "STARTSTABLE", "SYNC1"], ["DFLY", "SYNC", "SYNC1"]] {
         let r = c.cmd(&s).await;
         out.push(format!("{} -> {}", s.join(" "), show(&r)));
     }
@@ -87,48 +72,20 @@ async fn error_replies_match_appendix_f() {
     let e = |s: &str| Reply::Error(s.to_string());
     assert_eq!(c.cmd(&["REPLCONF", "capa"]).await, e("ERR syntax error"));
     assert_eq!(c.cmd(&["REPLCONF", "bogus", "1"]).await, e("ERR syntax error"));
-    assert_eq!(
-        c.cmd(&["REPLCONF", "listening-port", "x"]).await,
-        e("ERR value is not an integer or out of range")
-    );
+    assert_eq!(c.cmd(&["REPLCONF", "listening-port", "x"]).await, e("ERR value is not an integer or out of range"));
     assert_eq!(c.cmd(&["DFLY", "BOGUS"]).await, e("ERR syntax error"));
-    assert_eq!(
-        c.cmd(&["DFLY", "STARTSTABLE", "SYNC99999"]).await,
-        e("ERR syncid not found")
-    );
+    assert_eq!(c.cmd(&["DFLY", "STARTSTABLE", "SYNC99999"]).await, e("ERR syncid not found"));
     let capa = c.cmd(&["REPLCONF", "capa", "dragonfly"]).await;
     assert!(matches!(capa, Reply::Array(Some(ref v)) if v.len() == 5));
-    assert_eq!(
-        c.cmd(&["REPLCONF", "CLIENT-VERSION", "x"]).await,
-        e("ERR value is not an integer or out of range")
-    );
-    assert_eq!(
-        c.cmd(&["DFLY", "SYNC", "SYNC1"]).await,
-        e("ERR invalid state"),
-        "no flow connected yet"
-    );
+    assert_eq!(c.cmd(&["REPLCONF", "CLIENT-VERSION", "x"]).await, e("ERR value is not an integer or out of range"));
+    assert_eq!(c.cmd(&["DFLY", "SYNC", "SYNC1"]).await, e("ERR invalid state"), "no flow connected yet");
     let mut f = Client::connect(m.addr).await;
-    assert_eq!(
-        f.cmd(&["DFLY", "FLOW", &"b".repeat(40), "SYNC1", "0"]).await,
-        e("ERR bad master id")
-    );
+    assert_eq!(f.cmd(&["DFLY", "FLOW", &"b".repeat(40), "SYNC1", "0"]).await, e("ERR bad master id"));
     assert_eq!(f.cmd(&["DFLY", "FLOW", ID, "NOTSYNC", "0"]).await, e("ERR bad sync id"));
-    assert_eq!(
-        f.cmd(&["DFLY", "FLOW", ID, "SYNC7", "0"]).await,
-        e("ERR syncid not found")
-    );
-    assert_eq!(
-        f.cmd(&["DFLY", "FLOW", ID, "SYNC1", "2"]).await,
-        e("ERR value is not an integer or out of range")
-    );
-    assert_eq!(
-        f.cmd(&["DFLY", "FLOW", ID, "SYNC1", "x"]).await,
-        e("ERR value is not an integer or out of range")
-    );
-    assert_eq!(
-        f.cmd(&["DFLY", "FLOW", ID, "SYNC1", "0", "x"]).await,
-        e("ERR value is not an integer or out of range")
-    );
+    assert_eq!(f.cmd(&["DFLY", "FLOW", ID, "SYNC7", "0"]).await, e("ERR syncid not found"));
+    assert_eq!(f.cmd(&["DFLY", "FLOW", ID, "SYNC1", "2"]).await, e("ERR value is not an integer or out of range"));
+    assert_eq!(f.cmd(&["DFLY", "FLOW", ID, "SYNC1", "x"]).await, e("ERR value is not an integer or out of range"));
+    assert_eq!(f.cmd(&["DFLY", "FLOW", ID, "SYNC1", "0", "x"]).await, e("ERR value is not an integer or out of range"));
     assert_eq!(
         f.cmd(&["DFLY", "FLOW", ID, "SYNC1", "0", ID, "1-2-3"]).await,
         e("ERR syntax error"),
@@ -139,18 +96,12 @@ async fn error_replies_match_appendix_f() {
     assert_eq!(c.cmd(&["REPLCONF", "ip-address", "10.0.0.1"]).await, Reply::ok());
     let old = MockMaster::new().release(Release::new(1, 15, 0)).start().await.unwrap();
     let mut o = Client::connect(old.addr).await;
-    assert_eq!(
-        o.cmd(&["REPLCONF", "ip-address", "10.0.0.1"]).await,
-        e("ERR syntax error")
-    );
+    assert_eq!(o.cmd(&["REPLCONF", "ip-address", "10.0.0.1"]).await, e("ERR syntax error"));
     // The 5-argument failover form only exists from v1.30.
     let mut of = Client::connect(old.addr).await;
     let oid = old.handle.master_id();
     o.cmd(&["REPLCONF", "capa", "dragonfly"]).await;
-    assert_eq!(
-        of.cmd(&["DFLY", "FLOW", &oid, "SYNC1", "0", &oid, "1-1"]).await,
-        e("ERR syntax error")
-    );
+    assert_eq!(of.cmd(&["DFLY", "FLOW", &oid, "SYNC1", "0", &oid, "1-1"]).await, e("ERR syntax error"));
 }
 
 #[tokio::test]
@@ -159,17 +110,11 @@ async fn second_sync_and_late_flow_are_invalid_state() {
     let mut c = Client::connect(m.addr).await;
     c.cmd(&["REPLCONF", "capa", "dragonfly"]).await;
     let mut f = Client::connect(m.addr).await;
-    assert!(matches!(
-        f.cmd(&["DFLY", "FLOW", ID, "SYNC1", "0"]).await,
-        Reply::Array(_)
-    ));
+    assert!(matches!(f.cmd(&["DFLY", "FLOW", ID, "SYNC1", "0"]).await, Reply::Array(_)));
     assert_eq!(c.cmd(&["DFLY", "SYNC", "SYNC1"]).await, Reply::ok());
     assert_eq!(c.cmd(&["DFLY", "SYNC", "SYNC1"]).await, Reply::err("invalid state"));
     let mut g = Client::connect(m.addr).await;
-    assert_eq!(
-        g.cmd(&["DFLY", "FLOW", ID, "SYNC1", "0"]).await,
-        Reply::err("invalid state")
-    );
+    assert_eq!(g.cmd(&["DFLY", "FLOW", ID, "SYNC1", "0"]).await, Reply::err("invalid state"));
 }
 
 #[tokio::test]
@@ -186,21 +131,10 @@ async fn client_version_before_capa_drops_the_connection() {
 
 #[tokio::test]
 async fn auth_requirepass_and_acl_users() {
-    let m = MockMaster::new()
-        .requirepass("pw")
-        .user("repl", "secret")
-        .start()
-        .await
-        .unwrap();
+    let m = MockMaster::new().requirepass("pw").user("repl", "secret").start().await.unwrap();
     let mut c = Client::connect(m.addr).await;
-    assert_eq!(
-        c.cmd(&["PING"]).await,
-        Reply::Error("NOAUTH Authentication required.".into())
-    );
-    assert_eq!(
-        c.cmd(&["REPLCONF", "capa", "dragonfly"]).await,
-        Reply::Error("NOAUTH Authentication required.".into())
-    );
+    assert_eq!(c.cmd(&["PING"]).await, Reply::Error("NOAUTH Authentication required.".into()));
+    assert_eq!(c.cmd(&["REPLCONF", "capa", "dragonfly"]).await, Reply::Error("NOAUTH Authentication required.".into()));
     assert!(matches!(c.cmd(&["AUTH", "nope"]).await, Reply::Error(e) if e.starts_with("WRONGPASS")));
     assert_eq!(c.cmd(&["AUTH", "pw"]).await, Reply::ok());
     assert_eq!(c.cmd(&["PING"]).await, Reply::Simple("PONG".into()));
@@ -225,21 +159,13 @@ async fn info_replication_shows_the_replica_and_lag() {
     assert_eq!(c.cmd(&["DFLY", "STARTSTABLE", "SYNC1"]).await, Reply::ok());
     m.handle.exec(0, &["SET", "a", "1"]);
     let info = c.cmd(&["INFO", "REPLICATION"]).await.as_text().unwrap();
-    assert!(
-        info.contains("slave0:ip=127.0.0.1,port=7001,state=online,lag=2"),
-        "{info}"
-    );
+    assert!(info.contains("slave0:ip=127.0.0.1,port=7001,state=online,lag=2"), "{info}");
     f.send(&["REPLCONF", "ACK", "2"]).await;
     m.handle
-        .wait_until("ack", common::DEADLINE, |h| {
-            h.sessions().first().is_some_and(|s| s.acks[0] == vec![2])
-        })
+        .wait_until("ack", common::DEADLINE, |h| h.sessions().first().is_some_and(|s| s.acks[0] == vec![2]))
         .await
         .unwrap();
     let info = c.cmd(&["INFO", "REPLICATION"]).await.as_text().unwrap();
     assert!(info.contains("lag=0"), "{info}");
-    assert_eq!(
-        c.cmd(&["DFLY", "REPLICAOFFSET"]).await,
-        Reply::Array(Some(vec![Reply::Int(2)]))
-    );
+    assert_eq!(c.cmd(&["DFLY", "REPLICAOFFSET"]).await, Reply::Array(Some(vec![Reply::Int(2)])));
 }

@@ -13,9 +13,7 @@ use mock_master::Reply;
 use tokio::net::TcpListener;
 
 fn corpus(dir: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
-        .join(dir);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus").join(dir);
     p.join("capture.json").exists().then_some(p)
 }
 
@@ -38,23 +36,16 @@ async fn replay_one(dir: &str) {
     let mut c = Client::connect(addr).await;
     let info = c.cmd(&["INFO", "SERVER"]).await.as_text().unwrap();
     assert!(info.contains(&cap.server_info_version()), "{info}");
-    let Reply::Array(Some(capa)) = c.cmd(&["REPLCONF", "capa", "dragonfly"]).await else {
-        panic!()
-    };
+    let Reply::Array(Some(capa)) = c.cmd(&["REPLCONF", "capa", "dragonfly"]).await else { panic!() };
     assert_eq!(capa[0], Reply::Simple(cap.master_id.clone()));
     assert_eq!(capa.len(), cap.capa_reply.len());
     let mut fl = Vec::new();
     for i in 0..cap.flows {
         let mut f = Client::connect(addr).await;
-        let r = f
-            .cmd(&["DFLY", "FLOW", &cap.master_id, &cap.sync_id, &i.to_string()])
-            .await;
+        let r = f.cmd(&["DFLY", "FLOW", &cap.master_id, &cap.sync_id, &i.to_string()]).await;
         assert_eq!(
             r,
-            Reply::Array(Some(vec![
-                Reply::Simple("FULL".into()),
-                Reply::Simple(cap.eof_tokens[i as usize].clone())
-            ]))
+            Reply::Array(Some(vec![Reply::Simple("FULL".into()), Reply::Simple(cap.eof_tokens[i as usize].clone())]))
         );
         fl.push(f);
     }
@@ -63,11 +54,7 @@ async fn replay_one(dir: &str) {
         while (f.buf.len() as u64) < cap.full_sync_bytes[i] {
             f.fill().await;
         }
-        assert_eq!(
-            f.buf.len() as u64,
-            cap.full_sync_bytes[i],
-            "nothing beyond the snapshot part before STARTSTABLE"
-        );
+        assert_eq!(f.buf.len() as u64, cap.full_sync_bytes[i], "nothing beyond the snapshot part before STARTSTABLE");
     }
     assert_eq!(c.cmd(&["DFLY", "STARTSTABLE", &cap.sync_id]).await, Reply::ok());
     for (i, f) in fl.iter_mut().enumerate() {
@@ -92,11 +79,7 @@ impl Version for mock_master::replay::Capture {
             .iter()
             .find(|s| s.send.first().is_some_and(|x| x == "INFO"))
             .and_then(|s| s.reply.as_str())
-            .and_then(|t| {
-                t.lines()
-                    .find(|l| l.starts_with("dragonfly_version:"))
-                    .map(str::to_string)
-            })
+            .and_then(|t| t.lines().find(|l| l.starts_with("dragonfly_version:")).map(str::to_string))
             .unwrap()
     }
 }

@@ -14,12 +14,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "DF2REDIS_SOURCE_ADDR", value_name = "HOST:PORT")]
     pub source_addr: Option<String>,
     /// Source password (prefer the env var or --source-password-file).
-    #[arg(
-        long,
-        env = "DF2REDIS_SOURCE_PASSWORD",
-        hide_env_values = true,
-        value_name = "PASSWORD"
-    )]
+    #[arg(long, env = "DF2REDIS_SOURCE_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
     pub source_password: Option<String>,
     /// File holding the source password.
     #[arg(long, value_name = "FILE")]
@@ -31,12 +26,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "DF2REDIS_TARGET_TYPE", value_name = "TYPE")]
     pub target_type: Option<String>,
     /// Target password (prefer the env var or --target-password-file).
-    #[arg(
-        long,
-        env = "DF2REDIS_TARGET_PASSWORD",
-        hide_env_values = true,
-        value_name = "PASSWORD"
-    )]
+    #[arg(long, env = "DF2REDIS_TARGET_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
     pub target_password: Option<String>,
     /// File holding the target password.
     #[arg(long, value_name = "FILE")]

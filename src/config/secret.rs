@@ -60,10 +60,8 @@ pub enum SecretError {
 
 /// Reads a password file: its content without one trailing newline (`\n` or `\r\n`).
 pub fn read_password_file(path: &Path) -> Result<Secret, SecretError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SecretError::File { path: path.to_path_buf(), reason: e.to_string() })?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let text = text.strip_suffix('\r').unwrap_or(text);
     Ok(Secret::new(text))
@@ -121,15 +119,10 @@ mod tests {
         assert_eq!(resolve(Some("x"), None, None).unwrap().unwrap().expose(), "x");
         assert_eq!(resolve(Some("x"), None, Some("Y")), Err(SecretError::Ambiguous));
         let missing = Path::new("/nonexistent/df2redis/pw");
-        assert!(matches!(
-            resolve(None, Some(missing), None),
-            Err(SecretError::File { .. })
-        ));
+        assert!(matches!(resolve(None, Some(missing), None), Err(SecretError::File { .. })));
         assert_eq!(
             resolve(None, None, Some("DF2REDIS_TEST_SURELY_UNSET_VAR")),
-            Err(SecretError::Env {
-                name: "DF2REDIS_TEST_SURELY_UNSET_VAR".into()
-            })
+            Err(SecretError::Env { name: "DF2REDIS_TEST_SURELY_UNSET_VAR".into() })
         );
     }
 }

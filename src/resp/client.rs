@@ -82,10 +82,7 @@ impl Client {
         async move {
             match deferred {
                 None => {}
-                Some(Ok((tx, req))) => tx
-                    .send(req)
-                    .await
-                    .map_err(|_| RespError::Closed { addr: addr.clone() })?,
+                Some(Ok((tx, req))) => tx.send(req).await.map_err(|_| RespError::Closed { addr: addr.clone() })?,
                 Some(Err(())) => return Err(RespError::Closed { addr }),
             }
             rx.await.unwrap_or(Err(RespError::Closed { addr }))
@@ -132,10 +129,7 @@ async fn drive<S>(
                         }
                         None => {
                             let e = ProtocolError::new(format!("unsolicited reply {}", f.to_string_lossy()));
-                            return Poll::Ready(Err(RespError::Protocol {
-                                addr: conn.addr_arc().clone(),
-                                source: e,
-                            }));
+                            return Poll::Ready(Err(RespError::Protocol { addr: conn.addr_arc().clone(), source: e }));
                         }
                     },
                     Ok(None) => break,
@@ -208,10 +202,7 @@ mod tests {
             let n = server.read(&mut buf).await.unwrap();
             got.extend_from_slice(&buf[..n]);
         }
-        assert_eq!(
-            &got[..],
-            &b"*2\r\n$4\r\nECHO\r\n$1\r\na\r\n*2\r\n$4\r\nECHO\r\n$1\r\nb\r\n"[..]
-        );
+        assert_eq!(&got[..], &b"*2\r\n$4\r\nECHO\r\n$1\r\na\r\n*2\r\n$4\r\nECHO\r\n$1\r\nb\r\n"[..]);
         server.write_all(b"$1\r\na\r\n-ERR b\r\n").await.unwrap();
         assert_eq!(a.await.unwrap().as_bytes(), Some(&b"a"[..]));
         assert_eq!(b.await.unwrap_err().server_message(), Some("ERR b"));

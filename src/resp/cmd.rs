@@ -23,10 +23,7 @@ impl Cmd {
 
     /// An empty command (no arguments yet) with room for `bytes` encoded bytes.
     pub fn with_capacity(bytes: usize) -> Self {
-        Cmd {
-            argc: 0,
-            body: BytesMut::with_capacity(bytes),
-        }
+        Cmd { argc: 0, body: BytesMut::with_capacity(bytes) }
     }
 
     /// Append one argument.
@@ -82,10 +79,7 @@ impl Cmd {
     pub fn name(&self) -> Option<&[u8]> {
         let body = &self.body[..];
         let nl = body.iter().position(|&c| c == b'\n')?;
-        let len: usize = std::str::from_utf8(body.get(1..nl.checked_sub(1)?)?)
-            .ok()?
-            .parse()
-            .ok()?;
+        let len: usize = std::str::from_utf8(body.get(1..nl.checked_sub(1)?)?).ok()?.parse().ok()?;
         body.get(nl + 1..nl + 1 + len)
     }
 }
@@ -241,28 +235,16 @@ mod tests {
 
     #[test]
     fn encodes_like_redis() {
-        let c = Cmd::new("SET")
-            .arg("k")
-            .arg(&b"v\r\n"[..])
-            .arg(-12i64)
-            .arg(7u64)
-            .arg(1.5f64);
+        let c = Cmd::new("SET").arg("k").arg(&b"v\r\n"[..]).arg(-12i64).arg(7u64).arg(1.5f64);
         let b = c.to_bytes();
-        assert_eq!(
-            &b[..],
-            &b"*6\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\r\n\r\n$3\r\n-12\r\n$1\r\n7\r\n$3\r\n1.5\r\n"[..]
-        );
+        assert_eq!(&b[..], &b"*6\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\r\n\r\n$3\r\n-12\r\n$1\r\n7\r\n$3\r\n1.5\r\n"[..]);
         assert_eq!(b.len(), c.encoded_len());
         assert_eq!(c.name(), Some(&b"SET"[..]));
     }
 
     #[test]
     fn extremes() {
-        let c = Cmd::new("X")
-            .arg(i64::MIN)
-            .arg(u64::MAX)
-            .arg(f64::NEG_INFINITY)
-            .arg(0u8);
+        let c = Cmd::new("X").arg(i64::MIN).arg(u64::MAX).arg(f64::NEG_INFINITY).arg(0u8);
         let s = String::from_utf8(c.to_bytes().to_vec()).unwrap();
         assert!(s.contains("-9223372036854775808"));
         assert!(s.contains("18446744073709551615"));

@@ -35,11 +35,7 @@ impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Auth::Password(_) => f.debug_tuple("Password").field(&Redacted).finish(),
-            Auth::User { user, .. } => f
-                .debug_struct("User")
-                .field("user", user)
-                .field("password", &Redacted)
-                .finish(),
+            Auth::User { user, .. } => f.debug_struct("User").field("user", user).field("password", &Redacted).finish(),
         }
     }
 }
@@ -125,9 +121,7 @@ impl Connection<TcpStream> {
             }
             if let Some(idle) = opts.keepalive {
                 let ka = socket2::TcpKeepalive::new().with_time(idle);
-                socket2::SockRef::from(&stream)
-                    .set_tcp_keepalive(&ka)
-                    .map_err(|e| RespError::io(&peer, e))?;
+                socket2::SockRef::from(&stream).set_tcp_keepalive(&ka).map_err(|e| RespError::io(&peer, e))?;
             }
             let mut conn = Connection::new(stream, addr, opts);
             conn.handshake(opts).await?;
@@ -135,10 +129,7 @@ impl Connection<TcpStream> {
         };
         match tokio::time::timeout(opts.connect_timeout, fut).await {
             Ok(r) => r,
-            Err(_) => Err(RespError::Timeout {
-                addr: peer,
-                what: "connecting",
-            }),
+            Err(_) => Err(RespError::Timeout { addr: peer, what: "connecting" }),
         }
     }
 }
@@ -164,10 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut conn = Connection::new(stream, addr, opts);
         match tokio::time::timeout(opts.connect_timeout, conn.handshake(opts)).await {
             Ok(r) => r.map(|()| conn),
-            Err(_) => Err(RespError::Timeout {
-                addr: conn.addr.clone(),
-                what: "handshaking",
-            }),
+            Err(_) => Err(RespError::Timeout { addr: conn.addr.clone(), what: "handshaking" }),
         }
     }
 
@@ -178,8 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 self.request(&Cmd::new("AUTH").arg(p.as_str())).await?;
             }
             Some(Auth::User { user, password }) => {
-                self.request(&Cmd::new("AUTH").arg(user.as_str()).arg(password.as_str()))
-                    .await?;
+                self.request(&Cmd::new("AUTH").arg(user.as_str()).arg(password.as_str())).await?;
             }
             None => {}
         }
@@ -187,8 +174,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.request(&Cmd::new("SELECT").arg(db)).await?;
         }
         if let Some(name) = &opts.client_name {
-            self.request(&Cmd::new("CLIENT").arg("SETNAME").arg(name.as_str()))
-                .await?;
+            self.request(&Cmd::new("CLIENT").arg("SETNAME").arg(name.as_str())).await?;
         }
         Ok(())
     }
@@ -298,10 +284,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let r = match self.response_timeout {
             Some(t) => match tokio::time::timeout(t, poll_fn(|cx| self.poll_io(cx, want_read))).await {
                 Ok(r) => r,
-                Err(_) => Err(RespError::Timeout {
-                    addr: self.addr.clone(),
-                    what: "waiting for the server",
-                }),
+                Err(_) => Err(RespError::Timeout { addr: self.addr.clone(), what: "waiting for the server" }),
             },
             None => poll_fn(|cx| self.poll_io(cx, want_read)).await,
         };
@@ -312,11 +295,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         loop {
             while !self.wbuf.is_empty() {
                 match Pin::new(&mut self.stream).poll_write(cx, &self.wbuf) {
-                    Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Err(RespError::Closed {
-                            addr: self.addr.clone(),
-                        }))
-                    }
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(RespError::Closed { addr: self.addr.clone() })),
                     Poll::Ready(Ok(n)) => {
                         self.wbuf.advance(n);
                         self.needs_flush = true;
@@ -338,11 +317,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             // Read when asked to, and also while a write is blocked so the server can drain.
             self.rbuf.reserve(self.read_chunk);
             match tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.rbuf) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(RespError::Closed {
-                        addr: self.addr.clone(),
-                    }))
-                }
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(RespError::Closed { addr: self.addr.clone() })),
                 Poll::Ready(Ok(_)) if want_read => return Poll::Ready(Ok(())),
                 Poll::Ready(Ok(_)) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(RespError::io(&self.addr, e))),
@@ -355,10 +330,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 /// Turn an error reply into [`RespError::Server`].
 pub(crate) fn into_result(addr: &Arc<str>, f: Frame) -> Result<Frame> {
     match f {
-        Frame::Error(msg) => Err(RespError::Server {
-            addr: addr.clone(),
-            msg: String::from_utf8_lossy(&msg).into_owned(),
-        }),
+        Frame::Error(msg) => {
+            Err(RespError::Server { addr: addr.clone(), msg: String::from_utf8_lossy(&msg).into_owned() })
+        }
         other => Ok(other),
     }
 }
@@ -370,10 +344,7 @@ mod tests {
     #[test]
     fn debug_redacts_passwords() {
         let opts = ConnectOptions {
-            auth: Some(Auth::User {
-                user: "alice".into(),
-                password: "hunter2".into(),
-            }),
+            auth: Some(Auth::User { user: "alice".into(), password: "hunter2".into() }),
             ..ConnectOptions::default()
         };
         let s = format!("{opts:?}");

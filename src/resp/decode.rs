@@ -26,12 +26,7 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits {
-            max_bulk: 512 << 20,
-            max_elements: 1 << 24,
-            max_depth: 64,
-            max_line: 64 << 10,
-        }
+        DecodeLimits { max_bulk: 512 << 20, max_elements: 1 << 24, max_depth: 64, max_line: 64 << 10 }
     }
 }
 
@@ -49,11 +44,7 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder with the given limits.
     pub fn new(limits: DecodeLimits) -> Self {
-        Decoder {
-            limits,
-            pos: 0,
-            stack: Vec::new(),
-        }
+        Decoder { limits, pos: 0, stack: Vec::new() }
     }
 
     /// Forget any partially scanned frame (the next call re-scans from the front of the buffer).
@@ -258,33 +249,13 @@ mod tests {
         assert!(all(b"$-2\r\n").is_err());
         assert!(all(b"$1\r\nab\r\n").is_err());
         assert!(all(b":1\n").is_err());
-        let mut d = Decoder::new(DecodeLimits {
-            max_bulk: 4,
-            max_elements: 2,
-            max_depth: 2,
-            max_line: 8,
-        });
+        let mut d = Decoder::new(DecodeLimits { max_bulk: 4, max_elements: 2, max_depth: 2, max_line: 8 });
         assert!(d.frame_len(b"$5\r\n").is_err());
-        let mut d = Decoder::new(DecodeLimits {
-            max_bulk: 4,
-            max_elements: 2,
-            max_depth: 2,
-            max_line: 8,
-        });
+        let mut d = Decoder::new(DecodeLimits { max_bulk: 4, max_elements: 2, max_depth: 2, max_line: 8 });
         assert!(d.frame_len(b"*3\r\n").is_err());
-        let mut d = Decoder::new(DecodeLimits {
-            max_bulk: 4,
-            max_elements: 2,
-            max_depth: 2,
-            max_line: 8,
-        });
+        let mut d = Decoder::new(DecodeLimits { max_bulk: 4, max_elements: 2, max_depth: 2, max_line: 8 });
         assert!(d.frame_len(b"*1\r\n*1\r\n*1\r\n").is_err());
-        let mut d = Decoder::new(DecodeLimits {
-            max_bulk: 4,
-            max_elements: 2,
-            max_depth: 2,
-            max_line: 8,
-        });
+        let mut d = Decoder::new(DecodeLimits { max_bulk: 4, max_elements: 2, max_depth: 2, max_line: 8 });
         assert!(d.frame_len(b"+0123456789abcdef").is_err());
     }
 
@@ -309,9 +280,7 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 0..40).prop_map(|v| Frame::Bulk(Bytes::from(v))),
             Just(Frame::Null),
         ];
-        leaf.prop_recursive(4, 64, 8, |inner| {
-            proptest::collection::vec(inner, 0..8).prop_map(Frame::Array)
-        })
+        leaf.prop_recursive(4, 64, 8, |inner| proptest::collection::vec(inner, 0..8).prop_map(Frame::Array))
     }
 
     proptest! {

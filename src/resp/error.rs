@@ -97,17 +97,11 @@ impl RespError {
         if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe) {
             return RespError::Closed { addr: addr.clone() };
         }
-        RespError::Io {
-            addr: addr.clone(),
-            source: Arc::new(e),
-        }
+        RespError::Io { addr: addr.clone(), source: Arc::new(e) }
     }
 
     pub(crate) fn protocol(addr: &Arc<str>, e: ProtocolError) -> Self {
-        RespError::Protocol {
-            addr: addr.clone(),
-            source: e,
-        }
+        RespError::Protocol { addr: addr.clone(), source: e }
     }
 }
 

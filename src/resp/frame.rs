@@ -224,9 +224,6 @@ mod tests {
         ]);
         let mut out = BytesMut::new();
         f.encode(&mut out);
-        assert_eq!(
-            &out[..],
-            &b"*6\r\n+OK\r\n-ERR bad  line\r\n:-42\r\n$4\r\na\r\nb\r\n$-1\r\n*0\r\n"[..]
-        );
+        assert_eq!(&out[..], &b"*6\r\n+OK\r\n-ERR bad  line\r\n:-42\r\n$4\r\na\r\nb\r\n$-1\r\n*0\r\n"[..]);
     }
 }

@@ -67,18 +67,9 @@ mod tests {
     fn parses() {
         assert_eq!(
             Redirect::parse("MOVED 3999 127.0.0.1:6381"),
-            Some(Redirect::Moved {
-                slot: 3999,
-                addr: "127.0.0.1:6381".into()
-            })
+            Some(Redirect::Moved { slot: 3999, addr: "127.0.0.1:6381".into() })
         );
-        assert_eq!(
-            Redirect::parse("-ASK 0 [::1]:7000"),
-            Some(Redirect::Ask {
-                slot: 0,
-                addr: "[::1]:7000".into()
-            })
-        );
+        assert_eq!(Redirect::parse("-ASK 0 [::1]:7000"), Some(Redirect::Ask { slot: 0, addr: "[::1]:7000".into() }));
         assert_eq!(Redirect::parse("MOVED 16384 h:1"), None);
         assert_eq!(Redirect::parse("ERR wrong"), None);
         assert_eq!(Redirect::parse("MOVED x h:1"), None);

@@ -18,9 +18,7 @@ pub struct CommandReader {
 impl CommandReader {
     /// A reader with the given limits (`max_line` bounds inline commands).
     pub fn new(limits: DecodeLimits) -> Self {
-        CommandReader {
-            decoder: Decoder::new(limits),
-        }
+        CommandReader { decoder: Decoder::new(limits) }
     }
 
     /// Decode and consume the next command from the front of `buf`; `Ok(None)` when incomplete.
@@ -238,10 +236,7 @@ mod tests {
             &b"PING\r\n\r\n  SET k \"a b\\x41\\n\" 'it\\'s'\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n*0\r\nGET"[..],
         );
         assert_eq!(read_command(&mut buf).unwrap(), Some(args(&[b"PING"])));
-        assert_eq!(
-            read_command(&mut buf).unwrap(),
-            Some(args(&[b"SET", b"k", b"a bA\n", b"it's"]))
-        );
+        assert_eq!(read_command(&mut buf).unwrap(), Some(args(&[b"SET", b"k", b"a bA\n", b"it's"])));
         assert_eq!(read_command(&mut buf).unwrap(), Some(args(&[b"ECHO", b"hi"])));
         assert_eq!(read_command(&mut buf).unwrap(), None);
         assert_eq!(&buf[..], b"GET");
@@ -255,10 +250,7 @@ mod tests {
         assert!(read_command(&mut BytesMut::from(&b"*1\r\n:1\r\n"[..])).is_err());
         assert!(read_command(&mut BytesMut::from(&b"SET \"k\n"[..])).is_err());
         assert!(read_command(&mut BytesMut::from(&b"SET \"k\"x\n"[..])).is_err());
-        let mut r = CommandReader::new(DecodeLimits {
-            max_line: 8,
-            ..DecodeLimits::default()
-        });
+        let mut r = CommandReader::new(DecodeLimits { max_line: 8, ..DecodeLimits::default() });
         assert!(r.read(&mut BytesMut::from(&b"PINGPINGPING"[..])).is_err());
     }
 

@@ -73,10 +73,7 @@ pub struct SlotMap {
 
 impl std::fmt::Debug for SlotMap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlotMap")
-            .field("nodes", &self.nodes)
-            .field("ranges", &self.ranges())
-            .finish()
+        f.debug_struct("SlotMap").field("nodes", &self.nodes).field("ranges", &self.ranges()).finish()
     }
 }
 
@@ -98,10 +95,7 @@ pub fn join_host_port(host: &str, port: u16) -> String {
 impl SlotMap {
     /// A map with every slot unassigned and no nodes.
     pub fn new() -> Self {
-        SlotMap {
-            slots: vec![UNASSIGNED; SLOTS as usize].into_boxed_slice(),
-            nodes: Vec::new(),
-        }
+        SlotMap { slots: vec![UNASSIGNED; SLOTS as usize].into_boxed_slice(), nodes: Vec::new() }
     }
 
     /// Every slot on one node (a standalone server).
@@ -115,13 +109,9 @@ impl SlotMap {
     /// Build from a `CLUSTER SLOTS` reply: `[[start, end, [host, port, id?, ...], replica...], ...]`.
     pub fn from_cluster_slots(reply: &Frame) -> Result<Self, RouteError> {
         let mut m = SlotMap::new();
-        let ranges = reply
-            .as_array()
-            .ok_or_else(|| malformed("CLUSTER SLOTS reply is not an array"))?;
+        let ranges = reply.as_array().ok_or_else(|| malformed("CLUSTER SLOTS reply is not an array"))?;
         for range in ranges {
-            let r = range
-                .as_array()
-                .ok_or_else(|| malformed("slot range is not an array"))?;
+            let r = range.as_array().ok_or_else(|| malformed("slot range is not an array"))?;
             let (Some(start), Some(end)) = (r.first().and_then(Frame::as_int), r.get(1).and_then(Frame::as_int)) else {
                 return Err(malformed("slot range without integer bounds"));
             };
@@ -145,35 +135,24 @@ impl SlotMap {
     /// `nodes` (flat key/value arrays with `ip`/`endpoint`, `port`, `id`, `role`).
     pub fn from_cluster_shards(reply: &Frame) -> Result<Self, RouteError> {
         let mut m = SlotMap::new();
-        let shards = reply
-            .as_array()
-            .ok_or_else(|| malformed("CLUSTER SHARDS reply is not an array"))?;
+        let shards = reply.as_array().ok_or_else(|| malformed("CLUSTER SHARDS reply is not an array"))?;
         for shard in shards {
             let shard = shard.as_array().ok_or_else(|| malformed("shard is not an array"))?;
-            let slots = field(shard, "slots")
-                .and_then(Frame::as_array)
-                .ok_or_else(|| malformed("shard without slots"))?;
-            let nodes = field(shard, "nodes")
-                .and_then(Frame::as_array)
-                .ok_or_else(|| malformed("shard without nodes"))?;
+            let slots =
+                field(shard, "slots").and_then(Frame::as_array).ok_or_else(|| malformed("shard without slots"))?;
+            let nodes =
+                field(shard, "nodes").and_then(Frame::as_array).ok_or_else(|| malformed("shard without nodes"))?;
             let mut master: Option<(String, Option<String>)> = None;
             let mut replicas = Vec::new();
             for node in nodes {
                 let kv = node.as_array().ok_or_else(|| malformed("shard node is not an array"))?;
-                let port = field(kv, "port")
-                    .and_then(Frame::as_int)
-                    .ok_or_else(|| malformed("shard node without port"))?;
+                let port =
+                    field(kv, "port").and_then(Frame::as_int).ok_or_else(|| malformed("shard node without port"))?;
                 let port = u16::try_from(port).map_err(|_| malformed(format!("bad port {port}")))?;
-                let endpoint = field(kv, "endpoint")
-                    .and_then(Frame::as_bytes)
-                    .filter(|e| !e.is_empty() && *e != b"?");
-                let host = endpoint
-                    .or_else(|| field(kv, "ip").and_then(Frame::as_bytes))
-                    .unwrap_or_default();
+                let endpoint = field(kv, "endpoint").and_then(Frame::as_bytes).filter(|e| !e.is_empty() && *e != b"?");
+                let host = endpoint.or_else(|| field(kv, "ip").and_then(Frame::as_bytes)).unwrap_or_default();
                 let addr = join_host_port(&String::from_utf8_lossy(host), port);
-                let id = field(kv, "id")
-                    .and_then(Frame::as_bytes)
-                    .map(|b| String::from_utf8_lossy(b).into_owned());
+                let id = field(kv, "id").and_then(Frame::as_bytes).map(|b| String::from_utf8_lossy(b).into_owned());
                 match field(kv, "role").and_then(Frame::as_bytes) {
                     Some(b"master") => master = Some((addr, id)),
                     _ => replicas.push(addr),
@@ -224,11 +203,7 @@ impl SlotMap {
             }
             return i;
         }
-        self.nodes.push(NodeInfo {
-            addr: addr.to_owned(),
-            id,
-            replicas: Vec::new(),
-        });
+        self.nodes.push(NodeInfo { addr: addr.to_owned(), id, replicas: Vec::new() });
         self.nodes.len() - 1
     }
 
@@ -346,29 +321,18 @@ fn slot_range(start: i64, end: i64) -> Result<RangeInclusive<u16>, RouteError> {
 /// `[host, port, id?, ...]` of a CLUSTER SLOTS node entry.
 fn slots_node(f: &Frame) -> Result<(String, Option<String>), RouteError> {
     let a = f.as_array().ok_or_else(|| malformed("node entry is not an array"))?;
-    let host = a
-        .first()
-        .and_then(Frame::as_bytes)
-        .ok_or_else(|| malformed("node entry without host"))?;
-    let port = a
-        .get(1)
-        .and_then(Frame::as_int)
-        .ok_or_else(|| malformed("node entry without port"))?;
+    let host = a.first().and_then(Frame::as_bytes).ok_or_else(|| malformed("node entry without host"))?;
+    let port = a.get(1).and_then(Frame::as_int).ok_or_else(|| malformed("node entry without port"))?;
     let port = u16::try_from(port).map_err(|_| malformed(format!("bad port {port}")))?;
     let host = String::from_utf8_lossy(host);
     let host = if host == "?" { "" } else { &host };
-    let id = a
-        .get(2)
-        .and_then(Frame::as_bytes)
-        .map(|b| String::from_utf8_lossy(b).into_owned());
+    let id = a.get(2).and_then(Frame::as_bytes).map(|b| String::from_utf8_lossy(b).into_owned());
     Ok((join_host_port(host, port), id))
 }
 
 /// Value following the bulk/simple string `name` in a flat key/value array.
 fn field<'a>(kv: &'a [Frame], name: &str) -> Option<&'a Frame> {
-    kv.chunks_exact(2)
-        .find(|p| p[0].as_bytes() == Some(name.as_bytes()))
-        .map(|p| &p[1])
+    kv.chunks_exact(2).find(|p| p[0].as_bytes() == Some(name.as_bytes())).map(|p| &p[1])
 }
 
 #[cfg(test)]
@@ -409,10 +373,7 @@ mod tests {
         m.assign(0..=8191, n0);
         assert_eq!(m.split_by_node(&["bar", "foo"]), Err(RouteError::Unassigned(12182)));
         m.assign(8192..=16383, n1);
-        assert_eq!(
-            m.split_by_node(&["foo", "bar", "x{foo}"]).unwrap(),
-            vec![(n1, vec![0, 2]), (n0, vec![1])]
-        );
+        assert_eq!(m.split_by_node(&["foo", "bar", "x{foo}"]).unwrap(), vec![(n1, vec![0, 2]), (n0, vec![1])]);
         assert!(m.is_complete());
         assert_eq!(m.ranges(), vec![(0, 8191, 0), (8192, 16383, 1)]);
         let n2 = m.apply_moved(12182, "h:3");
@@ -427,12 +388,7 @@ mod tests {
             Frame::Array(vec![
                 Frame::Integer(0),
                 Frame::Integer(5460),
-                Frame::Array(vec![
-                    bulk("127.0.0.1"),
-                    Frame::Integer(30001),
-                    bulk("id1"),
-                    Frame::Array(vec![]),
-                ]),
+                Frame::Array(vec![bulk("127.0.0.1"), Frame::Integer(30001), bulk("id1"), Frame::Array(vec![])]),
                 Frame::Array(vec![bulk("127.0.0.1"), Frame::Integer(30004), bulk("id4")]),
             ]),
             Frame::Array(vec![
@@ -474,12 +430,7 @@ mod tests {
         let reply = Frame::Array(vec![
             Frame::Array(vec![
                 bulk("slots"),
-                Frame::Array(vec![
-                    Frame::Integer(0),
-                    Frame::Integer(99),
-                    Frame::Integer(200),
-                    Frame::Integer(16383),
-                ]),
+                Frame::Array(vec![Frame::Integer(0), Frame::Integer(99), Frame::Integer(200), Frame::Integer(16383)]),
                 bulk("nodes"),
                 Frame::Array(vec![node("r", 7001, "replica"), node("m", 7000, "master")]),
             ]),

@@ -35,20 +35,12 @@ impl RedisCluster {
     /// wait until every node reports `cluster_state:ok` and every replica is in sync.
     pub async fn start(masters: usize, replicas_per_master: usize) -> Result<RedisCluster> {
         if masters < 3 {
-            return Err(TestkitError::Failed(
-                "redis-cli --cluster create needs at least 3 masters".into(),
-            ));
+            return Err(TestkitError::Failed("redis-cli --cluster create needs at least 3 masters".into()));
         }
         let total = masters * (1 + replicas_per_master);
         let mut servers = Vec::with_capacity(total);
         for _ in 0..total {
-            servers.push(
-                RedisServer::start_with(ServerOptions {
-                    cluster: true,
-                    ..ServerOptions::default()
-                })
-                .await?,
-            );
+            servers.push(RedisServer::start_with(ServerOptions { cluster: true, ..ServerOptions::default() }).await?);
         }
         let out = tokio::process::Command::new("redis-cli")
             .arg("--cluster")
@@ -67,10 +59,7 @@ impl RedisCluster {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
-        let cluster = RedisCluster {
-            servers,
-            replicas_per_master,
-        };
+        let cluster = RedisCluster { servers, replicas_per_master };
         cluster.wait_healthy().await?;
         Ok(cluster)
     }
@@ -162,69 +151,24 @@ impl RedisCluster {
         };
         let from_id = myid(from.to_owned()).await?;
         let to_id = myid(to.to_owned()).await?;
-        command(
-            to,
-            None,
-            &Cmd::new("CLUSTER")
-                .arg("SETSLOT")
-                .arg(slot)
-                .arg("IMPORTING")
-                .arg(from_id.as_str()),
-        )
-        .await?;
-        command(
-            from,
-            None,
-            &Cmd::new("CLUSTER")
-                .arg("SETSLOT")
-                .arg(slot)
-                .arg("MIGRATING")
-                .arg(to_id.as_str()),
-        )
-        .await?;
-        let (host, port) = to
-            .rsplit_once(':')
-            .ok_or_else(|| TestkitError::Failed(format!("bad address {to}")))?;
+        command(to, None, &Cmd::new("CLUSTER").arg("SETSLOT").arg(slot).arg("IMPORTING").arg(from_id.as_str())).await?;
+        command(from, None, &Cmd::new("CLUSTER").arg("SETSLOT").arg(slot).arg("MIGRATING").arg(to_id.as_str())).await?;
+        let (host, port) = to.rsplit_once(':').ok_or_else(|| TestkitError::Failed(format!("bad address {to}")))?;
         loop {
-            let keys = command(
-                from,
-                None,
-                &Cmd::new("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(1000),
-            )
-            .await?;
-            let keys: Vec<bytes::Bytes> = keys
-                .into_array()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Frame::to_bytes)
-                .collect();
+            let keys = command(from, None, &Cmd::new("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(1000)).await?;
+            let keys: Vec<bytes::Bytes> =
+                keys.into_array().unwrap_or_default().iter().filter_map(Frame::to_bytes).collect();
             if keys.is_empty() {
                 break;
             }
-            let cmd = Cmd::new("MIGRATE")
-                .arg(host)
-                .arg(port)
-                .arg("")
-                .arg(0)
-                .arg(10_000)
-                .arg("REPLACE")
-                .arg("KEYS");
+            let cmd = Cmd::new("MIGRATE").arg(host).arg(port).arg("").arg(0).arg(10_000).arg("REPLACE").arg("KEYS");
             command(from, None, &cmd.args(keys.iter())).await?;
         }
         let masters = self.masters().await?;
         let mut order: Vec<String> = vec![to.to_owned(), from.to_owned()];
         order.extend(masters.iter().map(|m| m.addr.clone()).filter(|a| a != to && a != from));
         for addr in &order {
-            command(
-                addr,
-                None,
-                &Cmd::new("CLUSTER")
-                    .arg("SETSLOT")
-                    .arg(slot)
-                    .arg("NODE")
-                    .arg(to_id.as_str()),
-            )
-            .await?;
+            command(addr, None, &Cmd::new("CLUSTER").arg("SETSLOT").arg(slot).arg("NODE").arg(to_id.as_str())).await?;
         }
         let addrs: Vec<String> = self.servers.iter().map(|s| s.addr().to_owned()).collect();
         let to = to.to_owned();
@@ -234,10 +178,7 @@ impl RedisCluster {
                 for a in &addrs {
                     let reply = command(a, None, &Cmd::new("CLUSTER").arg("SLOTS")).await?;
                     let map = SlotMap::from_cluster_slots(&reply).map_err(|e| TestkitError::Failed(e.to_string()))?;
-                    let owner = map
-                        .node_of_slot(slot)
-                        .and_then(|i| map.nodes().get(i))
-                        .map(|n| n.addr.as_str());
+                    let owner = map.node_of_slot(slot).and_then(|i| map.nodes().get(i)).map(|n| n.addr.as_str());
                     if owner != Some(to.as_str()) {
                         return Ok(None);
                     }
@@ -257,18 +198,14 @@ impl RedisCluster {
             let addrs = addrs.clone();
             async move {
                 for a in &addrs {
-                    let info = command(a, None, &Cmd::new("CLUSTER").arg("INFO"))
-                        .await?
-                        .to_string_lossy();
+                    let info = command(a, None, &Cmd::new("CLUSTER").arg("INFO")).await?.to_string_lossy();
                     let ok = info.contains("cluster_state:ok")
                         && info.contains("cluster_slots_assigned:16384")
                         && info.contains(&format!("cluster_known_nodes:{total}\r"));
                     if !ok {
                         return Ok(None);
                     }
-                    let repl = command(a, None, &Cmd::new("INFO").arg("replication"))
-                        .await?
-                        .to_string_lossy();
+                    let repl = command(a, None, &Cmd::new("INFO").arg("replication")).await?.to_string_lossy();
                     if repl.contains("role:slave") && !repl.contains("master_link_status:up") {
                         return Ok(None);
                     }
@@ -282,9 +219,7 @@ impl RedisCluster {
 
 /// Parse `CLUSTER NODES` as seen by `addr`.
 pub async fn nodes_seen_by(addr: &str) -> Result<Vec<ClusterNode>> {
-    let text = command(addr, None, &Cmd::new("CLUSTER").arg("NODES"))
-        .await?
-        .to_string_lossy();
+    let text = command(addr, None, &Cmd::new("CLUSTER").arg("NODES")).await?.to_string_lossy();
     parse_cluster_nodes(&text, addr)
 }
 

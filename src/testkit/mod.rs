@@ -111,10 +111,7 @@ pub async fn shared_server() -> Result<Shared<RedisServer>> {
     let guard = SERVER_LOCK.lock().await;
     let s = SHARED_SERVER.get_or_try_init(RedisServer::start).await?;
     s.flushall().await?;
-    Ok(Shared {
-        _guard: guard,
-        inner: s,
-    })
+    Ok(Shared { _guard: guard, inner: s })
 }
 
 /// The cluster (3 masters, 1 replica each) shared by this test binary, flushed, held exclusively
@@ -124,8 +121,5 @@ pub async fn shared_cluster() -> Result<Shared<RedisCluster>> {
     let guard = CLUSTER_LOCK.lock().await;
     let c = SHARED_CLUSTER.get_or_try_init(|| RedisCluster::start(3, 1)).await?;
     c.flushall().await?;
-    Ok(Shared {
-        _guard: guard,
-        inner: c,
-    })
+    Ok(Shared { _guard: guard, inner: c })
 }

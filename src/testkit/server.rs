@@ -66,10 +66,7 @@ pub struct RedisServer {
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 fn temp_dir() -> Result<PathBuf> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let dir = std::env::temp_dir().join(format!(
         "df2redis-testkit-{}-{}-{}",
         std::process::id(),
@@ -95,9 +92,7 @@ impl RedisServer {
                 Err(log) => last = log,
             }
         }
-        Err(TestkitError::Failed(format!(
-            "redis-server did not start; last log:\n{last}"
-        )))
+        Err(TestkitError::Failed(format!("redis-server did not start; last log:\n{last}")))
     }
 
     /// `Ok(Err(log))`: the process exited during startup (e.g. port collision), try again.
@@ -180,17 +175,13 @@ impl RedisServer {
                 if log.contains("already in use") {
                     return Ok(Err(log));
                 }
-                return Err(TestkitError::Failed(format!(
-                    "redis-server exited during startup:\n{log}"
-                )));
+                return Err(TestkitError::Failed(format!("redis-server exited during startup:\n{log}")));
             }
             if server.answers_as_ours().await {
                 return Ok(Ok(server));
             }
             if tokio::time::Instant::now() >= end {
-                return Err(TestkitError::Timeout(format!(
-                    "redis-server on port {port} to answer PING"
-                )));
+                return Err(TestkitError::Timeout(format!("redis-server on port {port} to answer PING")));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -207,8 +198,7 @@ impl RedisServer {
             return false;
         };
         let want = format!("process_id:{}\r", self.pid);
-        info.as_bytes()
-            .is_some_and(|b| String::from_utf8_lossy(b).contains(&want))
+        info.as_bytes().is_some_and(|b| String::from_utf8_lossy(b).contains(&want))
     }
 
     /// `127.0.0.1:port`.

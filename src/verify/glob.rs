@@ -68,11 +68,7 @@ fn single(pat: &[u8], p: usize, c: u8) -> Option<Step> {
                     hit |= pat[i + 1] == c;
                     i += 2;
                 } else if i + 2 < pat.len() && pat[i + 1] == b'-' && pat[i + 2] != b']' {
-                    let (lo, hi) = if pat[i] <= pat[i + 2] {
-                        (pat[i], pat[i + 2])
-                    } else {
-                        (pat[i + 2], pat[i])
-                    };
+                    let (lo, hi) = if pat[i] <= pat[i + 2] { (pat[i], pat[i + 2]) } else { (pat[i + 2], pat[i]) };
                     hit |= (lo..=hi).contains(&c);
                     i += 3;
                 } else {

@@ -175,12 +175,7 @@ pub struct KeyState {
 
 impl KeyState {
     /// A key that does not exist.
-    pub const MISSING: KeyState = KeyState {
-        ty: None,
-        pttl: None,
-        len: None,
-        value: ValueState::NotRead,
-    };
+    pub const MISSING: KeyState = KeyState { ty: None, pttl: None, len: None, value: ValueState::NotRead };
 
     /// True when the key exists.
     pub fn exists(&self) -> bool {

@@ -28,9 +28,7 @@ impl Progress {
 
     /// A hidden bar (for library use and tests).
     pub fn hidden() -> Self {
-        Progress {
-            bar: ProgressBar::hidden(),
-        }
+        Progress { bar: ProgressBar::hidden() }
     }
 
     /// Starts a phase of `total` keys.

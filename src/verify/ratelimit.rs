@@ -16,10 +16,7 @@ impl RateLimiter {
     /// `ops_per_sec`: `None` or 0 = unlimited. The bucket holds at most 1/10 s of tokens.
     pub fn new(ops_per_sec: Option<u64>) -> Self {
         let rate = ops_per_sec.filter(|&r| r > 0).map(|r| r as f64);
-        RateLimiter {
-            rate,
-            state: Mutex::new((Instant::now(), 0.0)),
-        }
+        RateLimiter { rate, state: Mutex::new((Instant::now(), 0.0)) }
     }
 
     /// Takes `n` operations' worth of tokens, waiting as long as needed.

@@ -113,19 +113,16 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
                 }
             };
             let cur = int_arg(&h[idx].1).map_err(|_| Reply::err("hash value is not an integer"))?;
-            let v = cur
-                .checked_add(d)
-                .ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
+            let v = cur.checked_add(d).ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
             h[idx].1 = Bytes::from(v.to_string());
             ctx.journal(k, verbatim(name, a));
             Ok(Reply::Int(v))
         })(),
         "HGET" => match a {
             [k, f] => read(ctx, k, "hash").map(|v| match v {
-                Some(Value::Hash(h)) => h
-                    .iter()
-                    .find(|(x, _)| x == f)
-                    .map_or(Reply::nil(), |(_, v)| Reply::bulk(v.clone())),
+                Some(Value::Hash(h)) => {
+                    h.iter().find(|(x, _)| x == f).map_or(Reply::nil(), |(_, v)| Reply::bulk(v.clone()))
+                }
                 _ => Reply::nil(),
             }),
             _ => Err(arity(name)),
@@ -135,10 +132,9 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
                 a[1..]
                     .iter()
                     .map(|f| match v {
-                        Some(Value::Hash(h)) => h
-                            .iter()
-                            .find(|(x, _)| x == f)
-                            .map_or(Reply::nil(), |(_, v)| Reply::bulk(v.clone())),
+                        Some(Value::Hash(h)) => {
+                            h.iter().find(|(x, _)| x == f).map_or(Reply::nil(), |(_, v)| Reply::bulk(v.clone()))
+                        }
                         _ => Reply::nil(),
                     })
                     .collect(),
@@ -159,21 +155,14 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
             _ => Err(arity(name)),
         },
         "HLEN" => match a {
-            [k] => read(ctx, k, "hash").map(|v| {
-                Reply::Int(if let Some(Value::Hash(h)) = v {
-                    h.len() as i64
-                } else {
-                    0
-                })
-            }),
+            [k] => {
+                read(ctx, k, "hash").map(|v| Reply::Int(if let Some(Value::Hash(h)) = v { h.len() as i64 } else { 0 }))
+            }
             _ => Err(arity(name)),
         },
         "HEXISTS" => match a {
-            [k, f] => read(ctx, k, "hash").map(|v| {
-                Reply::Int(i64::from(
-                    matches!(v, Some(Value::Hash(h)) if h.iter().any(|(x, _)| x == f)),
-                ))
-            }),
+            [k, f] => read(ctx, k, "hash")
+                .map(|v| Reply::Int(i64::from(matches!(v, Some(Value::Hash(h)) if h.iter().any(|(x, _)| x == f))))),
             _ => Err(arity(name)),
         },
         "LPUSH" | "RPUSH" => (|| {
@@ -202,11 +191,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
                 _ => return Err(arity(name)),
             };
             let Some(v) = container(ctx, k, "list", None)? else {
-                return Ok(if count.is_some() {
-                    Reply::Array(None)
-                } else {
-                    Reply::nil()
-                });
+                return Ok(if count.is_some() { Reply::Array(None) } else { Reply::nil() });
             };
             let Value::List(l) = v else { return Err(wrongtype()) };
             let n = count.unwrap_or(1).min(l.len());
@@ -231,20 +216,14 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
                     Some(Value::List(l)) => l.clone(),
                     _ => Vec::new(),
                 };
-                Ok(Reply::bulks(
-                    range(l.len(), s, e).map(|r| l[r].to_vec()).unwrap_or_default(),
-                ))
+                Ok(Reply::bulks(range(l.len(), s, e).map(|r| l[r].to_vec()).unwrap_or_default()))
             })(),
             _ => Err(arity(name)),
         },
         "LLEN" => match a {
-            [k] => read(ctx, k, "list").map(|v| {
-                Reply::Int(if let Some(Value::List(l)) = v {
-                    l.len() as i64
-                } else {
-                    0
-                })
-            }),
+            [k] => {
+                read(ctx, k, "list").map(|v| Reply::Int(if let Some(Value::List(l)) = v { l.len() as i64 } else { 0 }))
+            }
             _ => Err(arity(name)),
         },
         "LINDEX" => match a {
@@ -268,11 +247,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
             if members.is_empty() {
                 return Err(arity(name));
             }
-            let create: Option<fn() -> Value> = if name == "SADD" {
-                Some(|| Value::Set(Vec::new()))
-            } else {
-                None
-            };
+            let create: Option<fn() -> Value> = if name == "SADD" { Some(|| Value::Set(Vec::new())) } else { None };
             let Some(v) = container(ctx, k, "set", create)? else {
                 return Ok(Reply::Int(0));
             };
@@ -306,11 +281,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
             };
             let seed = ctx.st.rng.next_u64();
             let Some(v) = container(ctx, k, "set", None)? else {
-                return Ok(if count.is_some() {
-                    Reply::Array(Some(vec![]))
-                } else {
-                    Reply::nil()
-                });
+                return Ok(if count.is_some() { Reply::Array(Some(vec![])) } else { Reply::nil() });
             };
             let Value::Set(s) = v else { return Err(wrongtype()) };
             let mut popped = Vec::new();
@@ -389,22 +360,17 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
         })(),
         "ZSCORE" => match a {
             [k, m] => read(ctx, k, "zset").map(|v| match v {
-                Some(Value::Zset(z)) => z
-                    .iter()
-                    .find(|(x, _)| x == m)
-                    .map_or(Reply::nil(), |(_, s)| Reply::bulk(fmt_float(*s))),
+                Some(Value::Zset(z)) => {
+                    z.iter().find(|(x, _)| x == m).map_or(Reply::nil(), |(_, s)| Reply::bulk(fmt_float(*s)))
+                }
                 _ => Reply::nil(),
             }),
             _ => Err(arity(name)),
         },
         "ZCARD" => match a {
-            [k] => read(ctx, k, "zset").map(|v| {
-                Reply::Int(if let Some(Value::Zset(z)) = v {
-                    z.len() as i64
-                } else {
-                    0
-                })
-            }),
+            [k] => {
+                read(ctx, k, "zset").map(|v| Reply::Int(if let Some(Value::Zset(z)) = v { z.len() as i64 } else { 0 }))
+            }
             _ => Err(arity(name)),
         },
         "ZRANGE" => (|| {

@@ -28,12 +28,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
         },
         "DBSIZE" => {
             let now = ctx.now;
-            Ok(Reply::Int(
-                ctx.st
-                    .data
-                    .db(ctx.db)
-                    .map_or(0, |m| m.values().filter(|e| !e.expired(now)).count()) as i64,
-            ))
+            Ok(Reply::Int(ctx.st.data.db(ctx.db).map_or(0, |m| m.values().filter(|e| !e.expired(now)).count()) as i64))
         }
         "GET" => match a {
             [k] => get_string(ctx, k).map(|v| v.map_or(Reply::nil(), Reply::bulk)),
@@ -66,13 +61,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
                 }
                 let ms = if name == "SETEX" { t.saturating_mul(1000) } else { t };
                 let abs = ctx.now.saturating_add(ms as u64);
-                ctx.store(
-                    k,
-                    Entry {
-                        value: Value::String(v.clone()),
-                        expire_ms: Some(abs),
-                    },
-                );
+                ctx.store(k, Entry { value: Value::String(v.clone()), expire_ms: Some(abs) });
                 ctx.journal(k, vec![b("SET"), k.clone(), v.clone(), b("PXAT"), num(abs as i64)]);
                 Ok(Reply::ok())
             }
@@ -145,9 +134,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
             _ => Err(arity(name)),
         },
         "TYPE" => match a {
-            [k] => Ok(Reply::Simple(
-                ctx.live(k).map_or("none", |e| e.value.kind_name()).to_string(),
-            )),
+            [k] => Ok(Reply::Simple(ctx.live(k).map_or("none", |e| e.value.kind_name()).to_string())),
             _ => Err(arity(name)),
         },
         "KEYS" => match a {
@@ -176,11 +163,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
                 incr(ctx, k, delta).map(|v| {
                     ctx.journal(
                         k,
-                        vec![
-                            b(if name == "INCRBY" { "INCRBY" } else { "DECRBY" }),
-                            k.clone(),
-                            a[1].clone(),
-                        ],
+                        vec![b(if name == "INCRBY" { "INCRBY" } else { "DECRBY" }), k.clone(), a[1].clone()],
                     );
                     Reply::Int(v)
                 })
@@ -190,10 +173,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
         "APPEND" => match a {
             [k, v] => {
                 let len = match ctx.live_for_write(k) {
-                    Some(Entry {
-                        value: Value::String(s),
-                        ..
-                    }) => {
+                    Some(Entry { value: Value::String(s), .. }) => {
                         let mut n = s.to_vec();
                         n.extend_from_slice(v);
                         let len = n.len();
@@ -238,17 +218,9 @@ fn incr(ctx: &mut Ctx<'_>, k: &Bytes, delta: i64) -> Result<i64, Reply> {
         None => 0,
         Some(s) => int_arg(&s)?,
     };
-    let v = cur
-        .checked_add(delta)
-        .ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
+    let v = cur.checked_add(delta).ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
     let expire_ms = ctx.live(k).and_then(|e| e.expire_ms);
-    ctx.store(
-        k,
-        Entry {
-            value: Value::String(Bytes::from(v.to_string())),
-            expire_ms,
-        },
-    );
+    ctx.store(k, Entry { value: Value::String(Bytes::from(v.to_string())), expire_ms });
     Ok(v)
 }
 
@@ -305,13 +277,7 @@ fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
         return Ok(if get { reply_old() } else { Reply::ok() });
     }
     let expire_ms = if keep { old.as_ref().and_then(|o| o.1) } else { exp };
-    ctx.store(
-        k,
-        Entry {
-            value: Value::String(v.clone()),
-            expire_ms,
-        },
-    );
+    ctx.store(k, Entry { value: Value::String(v.clone()), expire_ms });
     let mut j = vec![b("SET"), k.clone(), v.clone()];
     if let Some(t) = exp {
         j.extend([b("PXAT"), num(t as i64)]);
@@ -367,12 +333,10 @@ fn expire(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> CmdResult {
 
 fn live_keys(ctx: &mut Ctx<'_>) -> Vec<Bytes> {
     let now = ctx.now;
-    ctx.st.data.db(ctx.db).map_or_else(Vec::new, |m| {
-        m.iter()
-            .filter(|(_, e)| !e.expired(now))
-            .map(|(k, _)| k.clone())
-            .collect()
-    })
+    ctx.st
+        .data
+        .db(ctx.db)
+        .map_or_else(Vec::new, |m| m.iter().filter(|(_, e)| !e.expired(now)).map(|(k, _)| k.clone()).collect())
 }
 
 fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
@@ -387,12 +351,7 @@ fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
         let v = opts.get(i + 1).ok_or_else(syntax)?;
         match String::from_utf8_lossy(&opts[i]).to_ascii_uppercase().as_str() {
             "MATCH" => pat = Some(v.clone()),
-            "COUNT" => {
-                count = usize::try_from(int_arg(v)?)
-                    .ok()
-                    .filter(|c| *c > 0)
-                    .ok_or_else(syntax)?
-            }
+            "COUNT" => count = usize::try_from(int_arg(v)?).ok().filter(|c| *c > 0).ok_or_else(syntax)?,
             "TYPE" => ty = Some(String::from_utf8_lossy(v).to_ascii_lowercase()),
             _ => return Err(syntax()),
         }
@@ -413,10 +372,7 @@ fn scan(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
         }
         out.push(k.clone());
     }
-    Ok(Reply::Array(Some(vec![
-        Reply::bulk(next.to_string()),
-        Reply::bulks(out),
-    ])))
+    Ok(Reply::Array(Some(vec![Reply::bulk(next.to_string()), Reply::bulks(out)])))
 }
 
 /// Redis glob matching (`*`, `?`, `[...]`, `\`).

@@ -33,18 +33,12 @@ pub fn not_int() -> Reply {
 
 /// `-ERR wrong number of arguments for '<cmd>' command`
 pub fn arity(cmd: &str) -> Reply {
-    Reply::err(format!(
-        "wrong number of arguments for '{}' command",
-        cmd.to_ascii_lowercase()
-    ))
+    Reply::err(format!("wrong number of arguments for '{}' command", cmd.to_ascii_lowercase()))
 }
 
 /// Parses an integer argument.
 pub fn int_arg(b: &[u8]) -> Result<i64, Reply> {
-    std::str::from_utf8(b)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(not_int)
+    std::str::from_utf8(b).ok().and_then(|s| s.parse::<i64>().ok()).ok_or_else(not_int)
 }
 
 /// Parses a float argument (`inf`, `-inf` allowed).
@@ -89,13 +83,7 @@ impl<'a> Ctx<'a> {
     /// A context for one command.
     pub fn new(st: &'a mut State, db: u32) -> Self {
         let now = st.cfg.clock.now_ms();
-        Ctx {
-            st,
-            db,
-            now,
-            writes: Vec::new(),
-            force_txid: false,
-        }
+        Ctx { st, db, now, writes: Vec::new(), force_txid: false }
     }
 
     /// The live entry of `key` (lazily expiring it, which journals a `DEL` with txid 0).
@@ -153,9 +141,7 @@ impl<'a> Ctx<'a> {
         let mut per: std::collections::BTreeMap<u32, Vec<Bytes>> = Default::default();
         for (key, args) in items {
             let shard = self.st.shard(&key);
-            per.entry(shard)
-                .or_insert_with(|| vec![Bytes::from_static(name.as_bytes())])
-                .extend(args);
+            per.entry(shard).or_insert_with(|| vec![Bytes::from_static(name.as_bytes())]).extend(args);
         }
         for (shard, args) in per {
             self.writes.push((shard, args));
@@ -175,19 +161,10 @@ impl<'a> Ctx<'a> {
         let mut shards: Vec<u32> = self.writes.iter().map(|(s, _)| *s).collect();
         shards.sort_unstable();
         shards.dedup();
-        let txid = if shards.len() > 1 || self.force_txid {
-            self.st.alloc_txid()
-        } else {
-            0
-        };
-        let shard_cnt = if self.st.cfg.release.shard_cnt_always_one() {
-            1
-        } else {
-            shards.len() as u64
-        };
+        let txid = if shards.len() > 1 || self.force_txid { self.st.alloc_txid() } else { 0 };
+        let shard_cnt = if self.st.cfg.release.shard_cnt_always_one() { 1 } else { shards.len() as u64 };
         for (shard, args) in self.writes {
-            self.st
-                .publish_command(shard, self.db, CommandKind::Command, txid, shard_cnt, args);
+            self.st.publish_command(shard, self.db, CommandKind::Command, txid, shard_cnt, args);
         }
     }
 }
@@ -219,12 +196,7 @@ pub fn execute(st: &mut State, db: &mut u32, args: &[Bytes]) -> Reply {
     let r = keys::run(&mut ctx, &name, rest)
         .or_else(|| collections::run(&mut ctx, &name, rest))
         .or_else(|| stream::run(&mut ctx, &name, rest))
-        .unwrap_or_else(|| {
-            Err(Reply::err(format!(
-                "unknown command '{}'",
-                String::from_utf8_lossy(&args[0])
-            )))
-        });
+        .unwrap_or_else(|| Err(Reply::err(format!("unknown command '{}'", String::from_utf8_lossy(&args[0])))));
     match r {
         Ok(reply) => {
             ctx.finish();
@@ -255,11 +227,7 @@ fn flush(st: &mut State, db: u32, name: &str, args: &[Bytes]) -> Reply {
     if st.journals.iter().any(|j| j.active) {
         let txid = st.alloc_txid();
         let shards = st.shards();
-        let cnt = if st.cfg.release.shard_cnt_always_one() {
-            1
-        } else {
-            u64::from(shards)
-        };
+        let cnt = if st.cfg.release.shard_cnt_always_one() { 1 } else { u64::from(shards) };
         let mut out_args = vec![Bytes::from(name.to_string())];
         out_args.extend(args[1..].iter().cloned());
         for shard in 0..shards {

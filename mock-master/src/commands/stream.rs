@@ -12,23 +12,12 @@ fn parse_id(b: &[u8], default_seq: u64) -> Option<StreamId> {
     let s = std::str::from_utf8(b).ok()?;
     match s {
         "-" => return Some(StreamId { ms: 0, seq: 0 }),
-        "+" => {
-            return Some(StreamId {
-                ms: u64::MAX,
-                seq: u64::MAX,
-            })
-        }
+        "+" => return Some(StreamId { ms: u64::MAX, seq: u64::MAX }),
         _ => {}
     }
     match s.split_once('-') {
-        Some((ms, seq)) => Some(StreamId {
-            ms: ms.parse().ok()?,
-            seq: seq.parse().ok()?,
-        }),
-        None => Some(StreamId {
-            ms: s.parse().ok()?,
-            seq: default_seq,
-        }),
+        Some((ms, seq)) => Some(StreamId { ms: ms.parse().ok()?, seq: seq.parse().ok()? }),
+        None => Some(StreamId { ms: s.parse().ok()?, seq: default_seq }),
     }
 }
 
@@ -64,11 +53,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
                 Some("stream") => {}
                 Some(_) => return Err(wrongtype()),
             }
-            let Some(Entry {
-                value: Value::Stream(st),
-                ..
-            }) = ctx.live_for_write(k)
-            else {
+            let Some(Entry { value: Value::Stream(st), .. }) = ctx.live_for_write(k) else {
                 return Err(wrongtype());
             };
             let before = st.entries.len();
@@ -115,19 +100,11 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
             };
             let entries: Vec<StreamEntry> = match ctx.live(k).map(|e| &e.value) {
                 None => Vec::new(),
-                Some(Value::Stream(st)) => st
-                    .entries
-                    .iter()
-                    .filter(|x| x.id >= lo && x.id <= hi)
-                    .cloned()
-                    .collect(),
+                Some(Value::Stream(st)) => st.entries.iter().filter(|x| x.id >= lo && x.id <= hi).cloned().collect(),
                 Some(_) => return Err(wrongtype()),
             };
-            let it: Box<dyn Iterator<Item = &StreamEntry>> = if name == "XRANGE" {
-                Box::new(entries.iter())
-            } else {
-                Box::new(entries.iter().rev())
-            };
+            let it: Box<dyn Iterator<Item = &StreamEntry>> =
+                if name == "XRANGE" { Box::new(entries.iter()) } else { Box::new(entries.iter().rev()) };
             Ok(Reply::Array(Some(it.take(count).map(entry_reply).collect())))
         })(),
         _ => return None,
@@ -174,11 +151,7 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
         ctx.store(k, Entry::new(Value::Stream(Box::default())));
     }
     let now = ctx.now;
-    let Some(Entry {
-        value: Value::Stream(st),
-        ..
-    }) = ctx.live_for_write(k)
-    else {
+    let Some(Entry { value: Value::Stream(st), .. }) = ctx.live_for_write(k) else {
         return Err(wrongtype());
     };
     let last = st.meta.last_id;
@@ -186,10 +159,7 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
         if now > last.ms {
             StreamId { ms: now, seq: 0 }
         } else {
-            StreamId {
-                ms: last.ms,
-                seq: last.seq + 1,
-            }
+            StreamId { ms: last.ms, seq: last.seq + 1 }
         }
     } else {
         let bad = || Reply::err("Invalid stream ID specified as stream command argument");
@@ -197,23 +167,15 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
         match s.split_once('-') {
             Some((ms, "*")) => {
                 let ms: u64 = ms.parse().map_err(|_| bad())?;
-                StreamId {
-                    ms,
-                    seq: if ms == last.ms { last.seq + 1 } else { 0 },
-                }
+                StreamId { ms, seq: if ms == last.ms { last.seq + 1 } else { 0 } }
             }
             _ => parse_id(id_arg, 0).ok_or_else(bad)?,
         }
     };
     if id <= last || (id.ms == 0 && id.seq == 0) {
-        return Err(Reply::err(
-            "The ID specified in XADD is equal or smaller than the target stream top item",
-        ));
+        return Err(Reply::err("The ID specified in XADD is equal or smaller than the target stream top item"));
     }
-    st.entries.push(StreamEntry {
-        id,
-        fields: fields.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect(),
-    });
+    st.entries.push(StreamEntry { id, fields: fields.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect() });
     st.meta.last_id = id;
     let mut minid = None;
     if let Some(m) = maxlen {

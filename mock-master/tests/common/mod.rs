@@ -23,15 +23,10 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
-        let s = tokio::time::timeout(DEADLINE, TcpStream::connect(addr))
-            .await
-            .expect("connect deadline")
-            .expect("connect");
+        let s =
+            tokio::time::timeout(DEADLINE, TcpStream::connect(addr)).await.expect("connect deadline").expect("connect");
         s.set_nodelay(true).unwrap();
-        Client {
-            s,
-            buf: BytesMut::new(),
-        }
+        Client { s, buf: BytesMut::new() }
     }
 
     pub async fn send(&mut self, args: &[&str]) {
@@ -54,20 +49,15 @@ impl Client {
 
     /// Reads more bytes into the buffer (panics on EOF or deadline).
     pub async fn fill(&mut self) {
-        let n = tokio::time::timeout(DEADLINE, self.s.read_buf(&mut self.buf))
-            .await
-            .expect("read deadline")
-            .expect("read");
+        let n =
+            tokio::time::timeout(DEADLINE, self.s.read_buf(&mut self.buf)).await.expect("read deadline").expect("read");
         assert!(n > 0, "unexpected EOF");
     }
 
     /// Reads until EOF; returns whether EOF (true) or an error happened.
     pub async fn read_to_eof(&mut self) -> bool {
         loop {
-            match tokio::time::timeout(DEADLINE, self.s.read_buf(&mut self.buf))
-                .await
-                .expect("read deadline")
-            {
+            match tokio::time::timeout(DEADLINE, self.s.read_buf(&mut self.buf)).await.expect("read deadline") {
                 Ok(0) | Err(_) => return true,
                 Ok(_) => {}
             }

@@ -52,18 +52,11 @@ pub struct Replica {
 
 pub async fn handshake(addr: SocketAddr, client_version: Option<i64>) -> (Client, Capa) {
     let mut c = Client::connect(addr).await;
-    assert!(c
-        .cmd(&["INFO", "SERVER"])
-        .await
-        .as_text()
-        .unwrap()
-        .contains("dragonfly_version:df-v"));
+    assert!(c.cmd(&["INFO", "SERVER"]).await.as_text().unwrap().contains("dragonfly_version:df-v"));
     assert_eq!(c.cmd(&["PING"]).await, Reply::Simple("PONG".into()));
     assert_eq!(c.cmd(&["REPLCONF", "listening-port", "6380"]).await, Reply::ok());
     assert_eq!(c.cmd(&["REPLCONF", "capa", "eof", "capa", "psync2"]).await, Reply::ok());
-    let Reply::Array(Some(items)) = c.cmd(&["REPLCONF", "capa", "dragonfly"]).await else {
-        panic!("capa reply")
-    };
+    let Reply::Array(Some(items)) = c.cmd(&["REPLCONF", "capa", "dragonfly"]).await else { panic!("capa reply") };
     let text = |r: &Reply| r.as_text().unwrap();
     let int = |r: &Reply| match r {
         Reply::Int(n) => *n,
@@ -78,10 +71,7 @@ pub async fn handshake(addr: SocketAddr, client_version: Option<i64>) -> (Client
     assert_eq!(capa.master_id.len(), 40);
     assert_eq!(c.cmd(&["REPLCONF", "CLIENT-ID", "test-replica"]).await, Reply::ok());
     if let (Some(v), Some(_)) = (client_version, capa.version) {
-        assert_eq!(
-            c.cmd(&["REPLCONF", "CLIENT-VERSION", &v.to_string()]).await,
-            Reply::ok()
-        );
+        assert_eq!(c.cmd(&["REPLCONF", "CLIENT-VERSION", &v.to_string()]).await, Reply::ok());
     }
     (c, capa)
 }
@@ -115,9 +105,7 @@ fn sorted_value(v: &Value) -> Value {
 
 /// A dataset in comparable form: (db, key) → (normalized value, expiry).
 pub fn normalized(d: &Dataset) -> BTreeMap<(u32, Bytes), (Value, Option<u64>)> {
-    d.iter()
-        .map(|(db, k, e)| ((db, k.clone()), (sorted_value(&e.value), e.expire_ms)))
-        .collect::<BTreeMap<_, _>>()
+    d.iter().map(|(db, k, e)| ((db, k.clone()), (sorted_value(&e.value), e.expire_ms))).collect::<BTreeMap<_, _>>()
 }
 
 impl Replica {
@@ -134,19 +122,11 @@ impl Replica {
             let mut c = Client::connect(addr).await;
             let idx = i.to_string();
             let lsn = lsns.map(|l| l[i as usize].to_string());
-            let mut args = vec![
-                "DFLY",
-                "FLOW",
-                capa.master_id.as_str(),
-                capa.sync_id.as_str(),
-                idx.as_str(),
-            ];
+            let mut args = vec!["DFLY", "FLOW", capa.master_id.as_str(), capa.sync_id.as_str(), idx.as_str()];
             if let Some(l) = &lsn {
                 args.push(l);
             }
-            let Reply::Array(Some(r)) = c.cmd(&args).await else {
-                panic!("flow reply")
-            };
+            let Reply::Array(Some(r)) = c.cmd(&args).await else { panic!("flow reply") };
             let kind = r[0].as_text().unwrap();
             let token = r[1].as_text().unwrap();
             assert_eq!(token.len(), 40);
@@ -167,14 +147,7 @@ impl Replica {
                 raw: Vec::new(),
             });
         }
-        Replica {
-            ctrl,
-            capa,
-            flows,
-            store,
-            flushed_txids: HashSet::new(),
-            journal_records: Vec::new(),
-        }
+        Replica { ctrl, capa, flows, store, flushed_txids: HashSet::new(), journal_records: Vec::new() }
     }
 
     pub fn all_partial(&self) -> bool {
@@ -200,10 +173,7 @@ impl Replica {
             let args: Vec<String> = args.iter().map(|a| String::from_utf8(a.to_vec()).unwrap()).collect();
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
             let r = self.store.exec(rec.db, &refs);
-            assert!(
-                !matches!(r, Reply::Error(_)),
-                "flow {flow}: applying {args:?} failed: {r:?}"
-            );
+            assert!(!matches!(r, Reply::Error(_)), "flow {flow}: applying {args:?} failed: {r:?}");
         }
     }
 
@@ -232,24 +202,14 @@ impl Replica {
             if self.flows[i].barrier.is_some() {
                 break;
             }
-            let ev = self.flows[i]
-                .dec
-                .next_event()
-                .unwrap_or_else(|e| panic!("flow {i}: decode error {e}"));
+            let ev = self.flows[i].dec.next_event().unwrap_or_else(|e| panic!("flow {i}: decode error {e}"));
             let Some(ev) = ev else { break };
             any = true;
             self.flows[i].events.push(ev.clone());
             match self.flows[i].asm.push(ev).unwrap() {
                 Some(Assembled::Entry { header, value }) => {
                     let mut ds = Dataset::new(1);
-                    ds.insert(
-                        0,
-                        header.key.clone(),
-                        Entry {
-                            value,
-                            expire_ms: header.expire_ms,
-                        },
-                    );
+                    ds.insert(0, header.key.clone(), Entry { value, expire_ms: header.expire_ms });
                     let e = ds.get(0, &header.key).unwrap().clone();
                     self.store_insert(header.db, header.key, e);
                 }
@@ -304,20 +264,14 @@ impl Replica {
                     f.c.s.read_buf(&mut f.c.buf).await
                 })
             });
-            let (r, _, _) = tokio::time::timeout(DEADLINE, futures_select(futs.collect()))
-                .await
-                .expect(what);
+            let (r, _, _) = tokio::time::timeout(DEADLINE, futures_select(futs.collect())).await.expect(what);
             assert!(matches!(r, Ok(n) if n > 0), "flow closed while waiting for {what}");
         }
     }
 
     pub async fn full_sync(&mut self) {
-        assert_eq!(
-            self.ctrl.cmd(&["DFLY", "SYNC", &self.capa.sync_id.clone()]).await,
-            Reply::ok()
-        );
-        self.pump_until("FULLSYNC_END", |r| r.flows.iter().all(|f| f.fullsync_end))
-            .await;
+        assert_eq!(self.ctrl.cmd(&["DFLY", "SYNC", &self.capa.sync_id.clone()]).await, Reply::ok());
+        self.pump_until("FULLSYNC_END", |r| r.flows.iter().all(|f| f.fullsync_end)).await;
     }
 
     pub async fn start_stable(&mut self) {
@@ -326,8 +280,7 @@ impl Replica {
     }
 
     pub async fn until_tokens(&mut self) {
-        self.pump_until("eof tokens", |r| r.flows.iter().all(|f| f.eof_token))
-            .await;
+        self.pump_until("eof tokens", |r| r.flows.iter().all(|f| f.eof_token)).await;
     }
 
     pub fn next_lsns(&self) -> Vec<u64> {

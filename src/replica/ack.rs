@@ -1,0 +1,68 @@
+//! `REPLCONF ACK <next lsn>` on a flow socket, carrying only what the target confirmed:
+//! once at start, every second, after 1024 records, and at once after a PING record.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::watch;
+
+use crate::apply::conn::encode;
+use crate::status::FlowCounters;
+
+/// Records between ACKs at most.
+pub const ACK_EVERY_RECORDS: u64 = 1024;
+
+/// Encodes `REPLCONF ACK n`.
+pub fn ack_bytes(n: u64) -> BytesMut {
+    let mut out = BytesMut::new();
+    encode(&mut out, &[Bytes::from_static(b"REPLCONF"), Bytes::from_static(b"ACK"), Bytes::from(n.to_string())]);
+    out
+}
+
+/// Runs until the socket fails or the task is aborted. `start` is the LSN stable sync began at.
+pub async fn ack_loop(
+    mut w: OwnedWriteHalf,
+    mut confirmed: watch::Receiver<u64>,
+    counters: Arc<FlowCounters>,
+    start: u64,
+    interval: Duration,
+) -> std::io::Result<()> {
+    let mut last = start.max(*confirmed.borrow());
+    w.write_all(&ack_bytes(last)).await?;
+    counters.lsn_acked.store(last, Ordering::Relaxed);
+    counters.lsn_confirmed.fetch_max(last, Ordering::Relaxed);
+    let mut tick = tokio::time::interval(interval);
+    tick.tick().await;
+    loop {
+        let send = tokio::select! {
+            r = confirmed.changed() => {
+                if r.is_err() {
+                    return Ok(());
+                }
+                let v = *confirmed.borrow_and_update();
+                counters.lsn_confirmed.fetch_max(v, Ordering::Relaxed);
+                let ping = counters.ping_next_lsn.load(Ordering::Relaxed);
+                v >= last + ACK_EVERY_RECORDS || (ping > last && v >= ping)
+            }
+            _ = tick.tick() => true,
+        };
+        if send {
+            let v = (*confirmed.borrow()).max(last);
+            w.write_all(&ack_bytes(v)).await?;
+            last = v;
+            counters.lsn_acked.store(v, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ack_is_two_args() {
+        assert_eq!(&super::ack_bytes(3004)[..], b"*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$4\r\n3004\r\n");
+    }
+}

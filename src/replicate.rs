@@ -1,0 +1,678 @@
+//! `df2redis replicate`: join a Dragonfly master as a replica and keep a Redis target equal
+//! to it — sessions, reconnects with backoff, resume from the checkpoint, shutdown, status.
+//! Entry points: [`ReplicateArgs`] (clap) and [`run`] / [`run_with`].
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis_protocol::resp2::types::BytesFrame;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::apply::barrier::FlushBarrier;
+use crate::apply::caps::TargetCaps;
+use crate::apply::conn::{Pipe, PipeError, PipeOptions};
+use crate::apply::entry::{EntryOptions, EntryWriter};
+use crate::apply::flow::{ApplyError, FlowApplier, FlowSettings};
+use crate::apply::policy::{ConflictPolicy, DbMap, TypePolicies};
+use crate::apply::rewrite::Rewriter;
+use crate::checkpoint::{self, Checkpoint, Phase};
+use crate::proto::flow::FlowDecoder;
+use crate::proto::Limits;
+use crate::replica::flows::open_flow;
+use crate::replica::handshake::handshake;
+use crate::replica::reader::Reader;
+use crate::replica::{ack, SessionError, SourceOpts};
+use crate::status::{FlowPhase, Status};
+
+/// `df2redis replicate` flags (the config file provides the rest; see `docs/replicate.md`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReplicateArgs {
+    /// Config file and overrides shared with the other subcommands.
+    #[command(flatten)]
+    pub config: crate::config::ConfigArgs,
+    /// Policy for Dragonfly-only data: `POLICY` (default for all kinds) or `KIND=POLICY`;
+    /// kinds: json, bloom, cms, topk, cuckoo, hash-field-ttl, set-member-ttl, command;
+    /// policies: fail, skip-and-report, degrade. Repeatable.
+    #[arg(long = "type-policy", value_name = "[KIND=]POLICY")]
+    pub type_policy: Vec<String>,
+    /// Conflict policy at the first full sync (overrides conflict.policy): overwrite, skip, panic.
+    #[arg(long, value_name = "POLICY")]
+    pub conflict: Option<String>,
+    /// Source db → target db mapping, e.g. `1=2,3=0`.
+    #[arg(long, value_name = "MAP", default_value = "")]
+    pub db_map: String,
+    /// FLUSHALL the target before the first full sync.
+    #[arg(long)]
+    pub flush_target: bool,
+    /// Do not FLUSHALL the target when a later full sync replaces an earlier one.
+    #[arg(long)]
+    pub no_resync_flush: bool,
+    /// Do not keep the LSN marker hash on the target (resume may then re-apply up to one
+    /// checkpoint interval of records).
+    #[arg(long)]
+    pub no_target_marker: bool,
+    /// Database of the marker hash on the target.
+    #[arg(long, default_value_t = 0)]
+    pub marker_db: u32,
+    /// Queue between each flow's socket and its target writer, in MiB.
+    #[arg(long, default_value_t = 32)]
+    pub queue_mib: usize,
+    /// Values larger than this (bytes) are built through a temporary key + RENAME.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub restore_max_bytes: usize,
+    /// Port announced with REPLCONF listening-port.
+    #[arg(long, default_value_t = 6380)]
+    pub listening_port: u16,
+    /// Seconds between REPLCONF ACKs.
+    #[arg(long, default_value_t = 1.0)]
+    pub ack_interval: f64,
+    /// Give up after this many consecutive failed sessions (0 = never).
+    #[arg(long, default_value_t = 0)]
+    pub max_retries: u32,
+    /// Seconds between status log lines.
+    #[arg(long, default_value_t = 10)]
+    pub log_interval: u64,
+}
+
+/// A run that cannot continue.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicateError {
+    /// Configuration.
+    #[error("{0}")]
+    Config(String),
+    /// A failure that retrying will not fix (policy, target rejection, conflict).
+    #[error("{0}")]
+    Fatal(String),
+    /// Retries exhausted.
+    #[error("giving up after {0} failed sessions; last error: {1}")]
+    Exhausted(u32, String),
+}
+
+/// Everything a session needs, resolved once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Task name.
+    pub task: String,
+    /// Source.
+    pub source: SourceOpts,
+    /// Target.
+    pub target: PipeOptions,
+    /// Checkpoint file (None: disabled).
+    pub checkpoint: Option<PathBuf>,
+    /// Checkpoint interval.
+    pub checkpoint_interval: Duration,
+    /// Status file.
+    pub status_file: Option<PathBuf>,
+    /// Dashboard.
+    pub dashboard: Option<std::net::SocketAddr>,
+    /// Policies.
+    pub policies: TypePolicies,
+    /// Conflict policy.
+    pub conflict: ConflictPolicy,
+    /// Db mapping.
+    pub dbs: DbMap,
+    /// Flush before the first full sync.
+    pub flush_target: bool,
+    /// Flush before a resync.
+    pub resync_flush: bool,
+    /// Marker `(db, key)`.
+    pub marker: Option<(u32, Bytes)>,
+    /// Queue bytes per flow.
+    pub queue_bytes: usize,
+    /// Restore threshold.
+    pub restore_max_bytes: usize,
+    /// Commands per batch.
+    pub batch: usize,
+    /// ACK interval.
+    pub ack_interval: Duration,
+    /// Max consecutive failures.
+    pub max_retries: u32,
+    /// Status log interval.
+    pub log_interval: Duration,
+}
+
+impl Settings {
+    /// Resolves flags + config.
+    pub fn from_args(a: &ReplicateArgs) -> Result<Settings, ReplicateError> {
+        let cfg = a.config.load().map_err(|e| ReplicateError::Config(e.to_string()))?;
+        let target = cfg.target.clone().ok_or_else(|| ReplicateError::Config("no target configured".into()))?;
+        if cfg.source.tls.enabled || target.tls.enabled {
+            return Err(ReplicateError::Config("TLS is not supported by `replicate` yet".into()));
+        }
+        let mut policies = TypePolicies::default();
+        for p in &a.type_policy {
+            policies.apply_spec(p).map_err(ReplicateError::Config)?;
+        }
+        let conflict = match &a.conflict {
+            Some(c) => c.parse().map_err(ReplicateError::Config)?,
+            None => match cfg.conflict {
+                crate::config::ConflictPolicy::Overwrite => ConflictPolicy::Overwrite,
+                crate::config::ConflictPolicy::Skip => ConflictPolicy::Skip,
+                crate::config::ConflictPolicy::Panic => ConflictPolicy::Panic,
+            },
+        };
+        let dbs = DbMap::parse(&a.db_map).map_err(ReplicateError::Config)?;
+        let pw = |e: &crate::config::Endpoint| e.password.as_ref().map(|s| s.expose().to_string());
+        Ok(Settings {
+            task: cfg.task_name.clone(),
+            source: SourceOpts {
+                addr: cfg.source.addr.to_string(),
+                username: cfg.source.username.clone(),
+                password: pw(&cfg.source),
+                listening_port: a.listening_port,
+                client_id: format!("df2redis-{}", cfg.task_name),
+            },
+            target: PipeOptions {
+                addr: target.addr.to_string(),
+                username: target.username.clone(),
+                password: pw(&target),
+                max_batches_in_flight: 256,
+                conflict,
+            },
+            checkpoint: cfg.checkpoint.enabled.then(|| cfg.checkpoint.path.clone()),
+            checkpoint_interval: cfg.checkpoint.interval,
+            status_file: Some(cfg.status_file.clone()),
+            dashboard: cfg.dashboard,
+            policies,
+            conflict,
+            dbs,
+            flush_target: a.flush_target,
+            resync_flush: !a.no_resync_flush,
+            marker: (!a.no_target_marker).then(|| (a.marker_db, Bytes::from(checkpoint::marker_key(&cfg.task_name)))),
+            queue_bytes: a.queue_mib.max(1) << 20,
+            restore_max_bytes: a.restore_max_bytes,
+            batch: cfg.advanced.batch_size.max(16),
+            ack_interval: Duration::from_secs_f64(a.ack_interval.max(0.01)),
+            max_retries: a.max_retries,
+            log_interval: Duration::from_secs(a.log_interval.max(1)),
+        })
+    }
+}
+
+/// Runs until SIGINT/SIGTERM (exit 0 after a drain and a final checkpoint) or a fatal error.
+pub async fn run(args: ReplicateArgs) -> Result<(), ReplicateError> {
+    let settings = Settings::from_args(&args)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+        tracing::info!("signal received: stopping reads, draining, writing the final checkpoint");
+        let _ = stop_tx.send(true);
+    });
+    run_with(settings, stop_rx, Arc::new(Status::default())).await
+}
+
+fn dump_encoder(v: &crate::proto::Value, rdb_version: u16) -> Option<Bytes> {
+    let ty = crate::proto::value::choose_type(v, &crate::proto::value::Dialect::redis(rdb_version)).ok()?;
+    crate::proto::dump::encode_dump(v, ty, rdb_version).ok().map(Bytes::from)
+}
+
+fn dump_decoder(p: &[u8]) -> Option<crate::proto::Value> {
+    crate::proto::dump::decode_dump(p, &Limits::default()).ok()
+}
+
+enum End {
+    Stopped,
+}
+
+/// Runs with a given stop signal and status (tests, embedding).
+pub async fn run_with(s: Settings, stop: watch::Receiver<bool>, status: Arc<Status>) -> Result<(), ReplicateError> {
+    status.started_unix_ms.store(crate::apply::now_ms(), Ordering::Relaxed);
+    let mut side = JoinSet::new();
+    if let Some(addr) = s.dashboard {
+        let st = status.clone();
+        side.spawn(async move {
+            if let Err(e) = crate::status::serve(addr, st).await {
+                tracing::error!("dashboard on {addr}: {e}");
+            }
+        });
+    }
+    {
+        let (st, file, every) = (status.clone(), s.status_file.clone(), s.log_interval);
+        side.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut n = 0u64;
+            loop {
+                tick.tick().await;
+                n += 1;
+                if let Some(f) = &file {
+                    let _ = crate::status::write_file(f, &st.snapshot());
+                }
+                if n % every.as_secs().max(1) == 0 {
+                    tracing::info!("{}", st.log_line());
+                }
+            }
+        });
+    }
+    let caps = target_caps(&s).await.map_err(|e| ReplicateError::Fatal(format!("target: {e}")))?;
+    tracing::info!(target = %s.target.addr, version = %caps.version, rdb = caps.rdb_version, json = caps.json, bloom = caps.bloom, "target");
+    let mut resume: Option<(String, Vec<u64>)> = None;
+    let mut wrote_before = false;
+    if let Some(p) = &s.checkpoint {
+        match checkpoint::load(p) {
+            Ok(Some(cp)) => {
+                tracing::info!(path = %p.display(), master = %cp.master_id, phase = ?cp.phase, lsns = ?cp.flows, "checkpoint found");
+                wrote_before = true;
+                if cp.phase == Phase::Stable {
+                    resume = Some((cp.master_id, cp.flows));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return Err(ReplicateError::Config(e.to_string())),
+        }
+    }
+    let mut failures = 0u32;
+    let mut backoff = Duration::from_millis(500);
+    let result = loop {
+        if *stop.borrow() {
+            break Ok(());
+        }
+        let out = session(&s, &caps, &status, resume.clone(), wrote_before, stop.clone()).await;
+        match out {
+            Ok((End::Stopped, _)) => break Ok(()),
+            Err((e, next_resume, wrote)) => {
+                wrote_before |= wrote;
+                resume = next_resume.or(resume.take());
+                let fatal = e.fatal;
+                status.set_error(Some(e.msg.clone()));
+                if fatal {
+                    tracing::error!("{}", e.msg);
+                    break Err(ReplicateError::Fatal(e.msg));
+                }
+                if e.full_resync {
+                    resume = None;
+                }
+                failures += 1;
+                if s.max_retries > 0 && failures >= s.max_retries {
+                    break Err(ReplicateError::Exhausted(failures, e.msg));
+                }
+                tracing::warn!(retry_in_ms = backoff.as_millis() as u64, "session ended: {}; reconnecting", e.msg);
+                let mut st = stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = st.wait_for(|v| *v) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    if let Some(f) = &s.status_file {
+        let _ = crate::status::write_file(f, &status.snapshot());
+    }
+    side.abort_all();
+    result
+}
+
+async fn target_caps(s: &Settings) -> Result<TargetCaps, PipeError> {
+    let mut p = Pipe::connect(&s.target).await?;
+    let info = p.request(None, vec![Bytes::from_static(b"INFO"), Bytes::from_static(b"SERVER")]).await?;
+    let text = match &info {
+        BytesFrame::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    };
+    let mods = p.request(None, vec![Bytes::from_static(b"MODULE"), Bytes::from_static(b"LIST")]).await?;
+    let mut names = Vec::new();
+    if let BytesFrame::Array(items) = mods {
+        for m in items {
+            if let BytesFrame::Array(kv) = m {
+                for pair in kv.chunks(2) {
+                    if let (Some(BytesFrame::BulkString(k)), Some(BytesFrame::BulkString(v))) =
+                        (pair.first(), pair.get(1))
+                    {
+                        if &k[..] == b"name" {
+                            names.push(String::from_utf8_lossy(v).into_owned());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(TargetCaps::from_info(&text, &names))
+}
+
+struct SessionFail {
+    msg: String,
+    fatal: bool,
+    full_resync: bool,
+}
+
+impl From<SessionError> for SessionFail {
+    fn from(e: SessionError) -> Self {
+        let full_resync = matches!(e, SessionError::Mixed);
+        SessionFail { msg: e.to_string(), fatal: false, full_resync }
+    }
+}
+
+impl From<ApplyError> for SessionFail {
+    fn from(e: ApplyError) -> Self {
+        let (fatal, full_resync) = match &e {
+            ApplyError::Pipe(PipeError::Io { .. }) | ApplyError::Pipe(PipeError::Closed(_)) => (false, false),
+            ApplyError::FlushInFullSync => (false, true),
+            ApplyError::Barrier(_) => (false, false),
+            _ => (true, false),
+        };
+        SessionFail { msg: e.to_string(), fatal, full_resync }
+    }
+}
+
+impl From<PipeError> for SessionFail {
+    fn from(e: PipeError) -> Self {
+        ApplyError::Pipe(e).into()
+    }
+}
+
+type SessionOut = Result<(End, ()), (SessionFail, Option<(String, Vec<u64>)>, bool)>;
+
+enum TaskEnd {
+    Reader(usize, Result<(), SessionError>),
+    Applier(usize, Result<(), ApplyError>),
+}
+
+/// Reads the marker hash on the target: (`master` field, per-flow LSNs).
+async fn read_marker(s: &Settings, n: usize) -> Result<(Option<String>, Vec<Option<u64>>), PipeError> {
+    let Some((db, key)) = &s.marker else { return Ok((None, vec![None; n])) };
+    let mut p = Pipe::connect(&s.target).await?;
+    let r = p.request(Some(*db), vec![Bytes::from_static(b"HGETALL"), key.clone()]).await?;
+    let mut master = None;
+    let mut lsns = vec![None; n];
+    if let BytesFrame::Array(items) = r {
+        for pair in items.chunks(2) {
+            if let (Some(BytesFrame::BulkString(k)), Some(BytesFrame::BulkString(v))) = (pair.first(), pair.get(1)) {
+                let v = String::from_utf8_lossy(v).into_owned();
+                if &k[..] == b"master" {
+                    master = Some(v);
+                } else if let (Ok(i), Ok(l)) = (String::from_utf8_lossy(k).parse::<usize>(), v.parse::<u64>()) {
+                    if let Some(slot) = lsns.get_mut(i) {
+                        *slot = Some(l);
+                    }
+                }
+            }
+        }
+    }
+    Ok((master, lsns))
+}
+
+fn save_cp(s: &Settings, master: &str, version: &str, phase: Phase, flows: Vec<u64>) {
+    if let Some(p) = &s.checkpoint {
+        let cp = Checkpoint {
+            version: 1,
+            task: s.task.clone(),
+            master_id: master.to_string(),
+            phase,
+            flows,
+            source_version: version.to_string(),
+            updated_unix_ms: crate::apply::now_ms(),
+        };
+        if let Err(e) = checkpoint::save(p, &cp) {
+            tracing::error!(path = %p.display(), "writing the checkpoint failed: {e}");
+        }
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+async fn session(
+    s: &Settings,
+    caps: &TargetCaps,
+    status: &Arc<Status>,
+    resume: Option<(String, Vec<u64>)>,
+    wrote_before: bool,
+    stop: watch::Receiver<bool>,
+) -> SessionOut {
+    let fail = |e: SessionFail| Err((e, None, false));
+    let mut control = match handshake(&s.source).await {
+        Ok(c) => c,
+        Err(e) => return fail(e.into()),
+    };
+    let n = control.num_flows;
+    let master = control.master_id.clone();
+    let version = control.release_text.clone();
+    tracing::info!(master = %master, sync = %control.sync_id, flows = n, release = %version, proto = ?control.proto_version, "connected to the master");
+    let counters = status.new_session(&master, &version, n);
+    // Resume only from the same master with the same shard count; the target marker is exact.
+    let lsns: Option<Vec<u64>> = match resume {
+        Some((m, l)) if m == master && l.len() == n => {
+            let (mm, ml) = match read_marker(s, n).await {
+                Ok(x) => x,
+                Err(e) => return fail(e.into()),
+            };
+            Some(checkpoint::reconcile(&l, mm.as_deref(), &ml, &master))
+        }
+        Some((m, _)) => {
+            tracing::warn!(old = %m, new = %master, "master id changed (restart or another node): full resync");
+            None
+        }
+        None => None,
+    };
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let lsn = lsns.as_ref().and_then(|l| l.get(i).copied());
+        match open_flow(&s.source, &master, &control.sync_id, i, lsn).await {
+            Ok(c) => conns.push(c),
+            Err(e) => return fail(e.into()),
+        }
+    }
+    let fulls = conns.iter().filter(|c| c.full).count();
+    if fulls != 0 && fulls != n {
+        return fail(SessionError::Mixed.into());
+    }
+    let full = fulls == n;
+    if full && lsns.is_some() {
+        tracing::warn!("the master refused the partial sync (backlog too short or reset): full resync");
+    }
+    if full {
+        status.full_syncs.fetch_add(1, Ordering::Relaxed);
+    } else {
+        status.partial_syncs.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(lsns = ?lsns, "partial sync: resuming the journal");
+    }
+    // Target connections, one per flow.
+    let mut pipes = Vec::with_capacity(n);
+    for _ in 0..n {
+        match Pipe::connect(&s.target).await {
+            Ok(p) => pipes.push(p),
+            Err(e) => return fail(e.into()),
+        }
+    }
+    let source_aux = match Pipe::connect(&PipeOptions { max_batches_in_flight: 4, ..source_pipe_opts(s) }).await {
+        Ok(p) => Some(Arc::new(tokio::sync::Mutex::new(p))),
+        Err(e) => return fail(e.into()),
+    };
+    if full {
+        save_cp(s, &master, &version, Phase::FullSync, vec![0; n]);
+        let flush = if wrote_before { s.resync_flush } else { s.flush_target };
+        if flush {
+            tracing::info!(resync = wrote_before, "FLUSHALL on the target before the full sync");
+            if let Err(e) = pipes[0].request(None, vec![Bytes::from_static(b"FLUSHALL")]).await {
+                return fail(e.into());
+            }
+        } else if let Some((db, key)) = &s.marker {
+            if let Err(e) = pipes[0].request(Some(*db), vec![Bytes::from_static(b"DEL"), key.clone()]).await {
+                return fail(e.into());
+            }
+        }
+    }
+    let barrier = Arc::new(FlushBarrier::new(n));
+    let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
+    let mut fse_rx = Vec::new();
+    let mut ack_parts = Vec::new();
+    for (conn, (pipe, c)) in conns.into_iter().zip(pipes.into_iter().zip(counters.iter().cloned())) {
+        let i = conn.index;
+        let start = lsns.as_ref().filter(|_| !full).and_then(|l| l.get(i).copied());
+        let decoder = match start {
+            Some(l) if control.direct_partial() => FlowDecoder::journal_only(l, Limits::default()),
+            _ => FlowDecoder::full_sync(conn.token, Limits::default()),
+        };
+        c.set_phase(if start.is_some() { FlowPhase::Stable } else { FlowPhase::FullSync });
+        if let Some(l) = start {
+            c.lsn_read.store(l, Ordering::Relaxed);
+            c.lsn_confirmed.store(l, Ordering::Relaxed);
+        }
+        let (fse_tx, fse) = watch::channel(false);
+        fse_rx.push(fse);
+        let (tx, rx) = mpsc::channel(1024);
+        let budget = Arc::new(Semaphore::new(s.queue_bytes));
+        let reader = Reader {
+            flow: i,
+            read: conn.read,
+            decoder,
+            leftover: conn.leftover,
+            tx,
+            budget,
+            budget_max: s.queue_bytes,
+            counters: c.clone(),
+            full_sync_end: fse_tx,
+            stop: stop.clone(),
+        };
+        let mut entries = EntryWriter::new(EntryOptions {
+            flow: i,
+            restore_max_bytes: s.restore_max_bytes,
+            conflict: s.conflict,
+            caps: caps.clone(),
+            policies: s.policies.clone(),
+            dbs: s.dbs.clone(),
+            dump: Some(dump_encoder),
+        });
+        entries.force_overwrite = wrote_before;
+        let applier = FlowApplier::new(
+            FlowSettings {
+                flow: i,
+                master_id: master.clone(),
+                marker: s.marker.clone(),
+                max_batch_cmds: s.batch,
+                max_batch_bytes: 1 << 20,
+            },
+            pipe,
+            Rewriter::new(caps.clone(), s.policies.clone(), s.dbs.clone()),
+            entries,
+            barrier.clone(),
+            source_aux.clone(),
+            Some(dump_decoder),
+            c.clone(),
+            start.filter(|_| control.direct_partial()),
+        );
+        ack_parts.push((conn.write, applier.confirmed(), c.clone(), start));
+        tasks.spawn(async move { TaskEnd::Reader(i, reader.run().await) });
+        tasks.spawn(async move { TaskEnd::Applier(i, applier.run(rx).await) });
+    }
+    let confirmed_lsns = |counters: &[Arc<crate::status::FlowCounters>]| -> Vec<u64> {
+        counters.iter().map(|c| c.lsn_confirmed.load(Ordering::Relaxed)).collect()
+    };
+    let resume_of = |counters: &[Arc<crate::status::FlowCounters>]| -> Option<(String, Vec<u64>)> {
+        counters.iter().all(|c| c.phase() == FlowPhase::Stable).then(|| (master.clone(), confirmed_lsns(counters)))
+    };
+    // Drive the protocol while watching the tasks.
+    let need_sync = full || !control.direct_partial();
+    let mut acks: JoinSet<std::io::Result<()>> = JoinSet::new();
+    let proto = async {
+        if need_sync {
+            control.dfly("SYNC").await?;
+            for f in fse_rx.iter_mut() {
+                f.wait_for(|v| *v)
+                    .await
+                    .map_err(|_| SessionError::Protocol("flow ended before FULLSYNC_END".into()))?;
+            }
+            tracing::info!("FULLSYNC_END on every flow: DFLY STARTSTABLE");
+        }
+        control.dfly("STARTSTABLE").await?;
+        Ok::<(), SessionError>(())
+    };
+    let mut proto_done = false;
+    tokio::pin!(proto);
+    let mut cp_tick = tokio::time::interval(s.checkpoint_interval.max(Duration::from_millis(100)));
+    let mut lag_tick = tokio::time::interval(Duration::from_secs(2));
+    let mut stopping = false;
+    let mut appliers_left = n;
+    loop {
+        tokio::select! {
+            r = &mut proto, if !proto_done => {
+                if let Err(e) = r {
+                    return Err((e.into(), resume_of(&counters), true));
+                }
+                proto_done = true;
+                for (w, conf, c, start) in ack_parts.drain(..) {
+                    let start = start.unwrap_or(0);
+                    let every = s.ack_interval;
+                    acks.spawn(async move {
+                        // ACK only once stable: the first confirmed LSN is JOURNAL_OFFSET.
+                        let mut conf2 = conf.clone();
+                        if start == 0 {
+                            let _ = conf2.wait_for(|v| *v > 0).await;
+                        }
+                        ack::ack_loop(w, conf, c, start, every).await
+                    });
+                }
+            }
+            Some(t) = tasks.join_next() => {
+                match t {
+                    Ok(TaskEnd::Reader(_, Ok(()))) => {}
+                    Ok(TaskEnd::Reader(i, Err(e))) => {
+                        if stopping { continue; }
+                        tracing::warn!(flow = i, "reader: {e}");
+                        return Err((e.into(), resume_of(&counters), true));
+                    }
+                    Ok(TaskEnd::Applier(_, Ok(()))) => {
+                        appliers_left -= 1;
+                        if appliers_left == 0 {
+                            let cp = confirmed_lsns(&counters);
+                            if counters.iter().all(|c| c.phase() == FlowPhase::Stable) {
+                                save_cp(s, &master, &version, Phase::Stable, cp);
+                            }
+                            for c in counters.iter() { c.set_phase(FlowPhase::Stopped); }
+                            tracing::info!("stopped: everything read was applied; final checkpoint written");
+                            return Ok((End::Stopped, ()));
+                        }
+                    }
+                    Ok(TaskEnd::Applier(i, Err(e))) => {
+                        tracing::warn!(flow = i, "applier: {e}");
+                        return Err((e.into(), resume_of(&counters), true));
+                    }
+                    Err(e) => return Err((SessionFail { msg: format!("task failed: {e}"), fatal: true, full_resync: false }, None, true)),
+                }
+            }
+            Some(r) = acks.join_next(), if !acks.is_empty() => {
+                if let Ok(Err(e)) = r {
+                    if !stopping {
+                        return Err((SessionError::Io { addr: s.source.addr.clone(), detail: format!("ACK: {e}") }.into(), resume_of(&counters), true));
+                    }
+                }
+            }
+            _ = cp_tick.tick() => {
+                if counters.iter().all(|c| c.phase() == FlowPhase::Stable) {
+                    save_cp(s, &master, &version, Phase::Stable, confirmed_lsns(&counters));
+                }
+            }
+            _ = lag_tick.tick() => {
+                if let Some(src) = &source_aux {
+                    if let Ok(mut p) = src.try_lock() {
+                        if let Ok(BytesFrame::Array(items)) = p.request(None, vec![Bytes::from_static(b"DFLY"), Bytes::from_static(b"REPLICAOFFSET")]).await {
+                            for (c, it) in counters.iter().zip(items) {
+                                if let BytesFrame::Integer(v) = it { c.lsn_master.store(v.max(0) as u64, Ordering::Relaxed); }
+                            }
+                        }
+                    }
+                }
+            }
+            _ = async { let mut st = stop.clone(); let _ = st.wait_for(|v| *v).await; }, if !stopping => {
+                stopping = true;
+                tracing::info!("stopping: readers stop, appliers drain what was read");
+            }
+        }
+    }
+}
+
+fn source_pipe_opts(s: &Settings) -> PipeOptions {
+    PipeOptions {
+        addr: s.source.addr.clone(),
+        username: s.source.username.clone(),
+        password: s.source.password.clone(),
+        max_batches_in_flight: 4,
+        conflict: ConflictPolicy::Overwrite,
+    }
+}
