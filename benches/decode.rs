@@ -20,22 +20,12 @@ fn journal_stream() -> Vec<u8> {
         let key = Bytes::from(format!("key:{i:08}"));
         let args = match i % 3 {
             0 => vec![Bytes::from_static(b"SET"), key, value.clone()],
-            1 => vec![
-                Bytes::from_static(b"HSET"),
-                key,
-                Bytes::from_static(b"field"),
-                value.clone(),
-            ],
+            1 => vec![Bytes::from_static(b"HSET"), key, Bytes::from_static(b"field"), value.clone()],
             _ => vec![Bytes::from_static(b"DEL"), key],
         };
         let rec = JournalRecord {
             db: 0,
-            op: JournalOp::Command {
-                kind: CommandKind::Command,
-                txid: i as u64,
-                shard_cnt: 1,
-                args,
-            },
+            op: JournalOp::Command { kind: CommandKind::Command, txid: i as u64, shard_cnt: 1, args },
         };
         encode_record(&mut out, &rec, true);
     }
@@ -62,9 +52,7 @@ fn journal(c: &mut Criterion) {
     let mut g = c.benchmark_group("journal");
     g.sample_size(10);
     g.throughput(Throughput::Elements(JOURNAL_RECORDS as u64));
-    g.bench_function("set_hset_del_1M_records", |b| {
-        b.iter(|| decode_journal(black_box(&bytes), &limits))
-    });
+    g.bench_function("set_hset_del_1M_records", |b| b.iter(|| decode_journal(black_box(&bytes), &limits)));
     g.finish();
 }
 

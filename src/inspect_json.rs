@@ -31,10 +31,9 @@ fn float(x: f64) -> Json {
 /// The command name of a journal record (`SET`, `EXEC`, `PING`, ...), upper-cased.
 pub fn command_name(r: &JournalRecord) -> String {
     match &r.op {
-        JournalOp::Command { args, .. } => args
-            .first()
-            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
-            .unwrap_or_else(|| "(empty)".into()),
+        JournalOp::Command { args, .. } => {
+            args.first().map(|a| String::from_utf8_lossy(a).to_ascii_uppercase()).unwrap_or_else(|| "(empty)".into())
+        }
         JournalOp::Exec { .. } => "EXEC".into(),
         JournalOp::Ping => "PING".into(),
         JournalOp::Fin => "FIN".into(),
@@ -44,12 +43,7 @@ pub fn command_name(r: &JournalRecord) -> String {
 /// A journal record.
 pub fn record(r: &JournalRecord) -> Json {
     match &r.op {
-        JournalOp::Command {
-            kind,
-            txid,
-            shard_cnt,
-            args,
-        } => {
+        JournalOp::Command { kind, txid, shard_cnt, args } => {
             let kind = match kind {
                 CommandKind::Command => "command",
                 CommandKind::Expired => "expired",
@@ -175,10 +169,7 @@ mod tests {
 
     #[test]
     fn non_finite_scores_are_strings() {
-        let c = Chunk::Zset(vec![
-            (Bytes::from_static(b"m"), f64::INFINITY),
-            (Bytes::from_static(b"n"), 1.5),
-        ]);
+        let c = Chunk::Zset(vec![(Bytes::from_static(b"m"), f64::INFINITY), (Bytes::from_static(b"n"), 1.5)]);
         assert_eq!(chunk(&c), json!({"zset": [["m", "inf"], ["n", 1.5]]}));
     }
 

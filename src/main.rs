@@ -14,11 +14,7 @@ use serde_json::Value as Json;
 mod inspect_json;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "df2redis",
-    version,
-    about = "Replicate a live Dragonfly deployment into Redis or Redis Cluster"
-)]
+#[command(name = "df2redis", version, about = "Replicate a live Dragonfly deployment into Redis or Redis Cluster")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -125,10 +121,7 @@ fn inspect(args: &InspectArgs) -> Result<(), Failure> {
             None => token_from_capture(&args.file)?,
         };
         let token: [u8; 40] = token.as_bytes().try_into().map_err(|_| {
-            Failure::Usage(format!(
-                "--token must be the 40-character eof token, got {} characters",
-                token.len()
-            ))
+            Failure::Usage(format!("--token must be the 40-character eof token, got {} characters", token.len()))
         })?;
         Decoder::Flow(Box::new(FlowDecoder::full_sync(token, limits)))
     } else {
@@ -143,9 +136,7 @@ fn inspect(args: &InspectArgs) -> Result<(), Failure> {
     let mut buf = vec![0u8; 64 << 10];
     let mut total = 0u64;
     loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| Failure::Usage(format!("reading {}: {e}", args.file.display())))?;
+        let n = file.read(&mut buf).map_err(|e| Failure::Usage(format!("reading {}: {e}", args.file.display())))?;
         if n == 0 {
             break;
         }
@@ -188,10 +179,7 @@ fn token_from_capture(file: &Path) -> Result<String, Failure> {
     let text = std::fs::read_to_string(&capture).map_err(|_| missing())?;
     let json: Json = serde_json::from_str(&text)
         .map_err(|e| Failure::Usage(format!("{} is not valid JSON: {e}", capture.display())))?;
-    json["eof_tokens"][index]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(missing)
+    json["eof_tokens"][index].as_str().map(str::to_owned).ok_or_else(missing)
 }
 
 /// Counts gathered from the events of one input.
@@ -220,19 +208,15 @@ impl Summary {
     fn add(&mut self, ev: &Event) {
         match ev {
             Event::Header { version } => self.version = Some(*version),
-            Event::Aux { key, value } => self.aux.push((
-                String::from_utf8_lossy(key).into_owned(),
-                String::from_utf8_lossy(value).into_owned(),
-            )),
+            Event::Aux { key, value } => {
+                self.aux.push((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(value).into_owned()))
+            }
             Event::SelectDb { .. } | Event::ResizeDb { .. } | Event::EntryEnd { .. } => {}
             Event::Skipped { opcode } => *self.skipped.entry(*opcode).or_default() += 1,
             Event::EntryBegin { header, .. } => {
                 self.entries += 1;
                 *self.keys_per_db.entry(header.db).or_default() += 1;
-                *self
-                    .types
-                    .entry(format!("{:?} ({})", header.value_type, header.value_type.code()))
-                    .or_default() += 1;
+                *self.types.entry(format!("{:?} ({})", header.value_type, header.value_type.code())).or_default() += 1;
                 if header.expire_ms.is_some() {
                     self.with_expiry += 1;
                 }
@@ -270,11 +254,7 @@ impl Summary {
             self.entries,
             self.with_expiry,
             self.chunks,
-            if dbs.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", dbs.join(", "))
-            }
+            if dbs.is_empty() { String::new() } else { format!("; {}", dbs.join(", ")) }
         ));
         for (ty, n) in &self.types {
             lines.push(format!("  {ty:<28} {n}"));
@@ -293,24 +273,13 @@ impl Summary {
         }
         if flow {
             lines.push(format!("journal blobs during the full sync: {}", self.blobs));
-            lines.push(format!(
-                "FULLSYNC_END: {}",
-                if self.full_sync_end { "yes" } else { "no" }
-            ));
+            lines.push(format!("FULLSYNC_END: {}", if self.full_sync_end { "yes" } else { "no" }));
             if let Some(lsn) = self.journal_offset {
                 lines.push(format!("journal offset: next LSN {lsn}"));
             }
-            lines.push(format!(
-                "eof token: {}",
-                if self.eof_token { "matched" } else { "not reached" }
-            ));
-            let range = self
-                .lsn_range
-                .map_or_else(|| "none".to_string(), |(a, b)| format!("LSN {a}..={b}"));
-            lines.push(format!(
-                "journal records: {} ({range}), LSN markers: {}",
-                self.journal, self.lsn_markers
-            ));
+            lines.push(format!("eof token: {}", if self.eof_token { "matched" } else { "not reached" }));
+            let range = self.lsn_range.map_or_else(|| "none".to_string(), |(a, b)| format!("LSN {a}..={b}"));
+            lines.push(format!("journal records: {} ({range}), LSN markers: {}", self.journal, self.lsn_markers));
             if !self.commands.is_empty() {
                 let mut c: Vec<(&String, &u64)> = self.commands.iter().collect();
                 c.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -339,14 +308,8 @@ mod tests {
     #[test]
     fn summary_counts_journal_lsns() {
         let mut s = Summary::default();
-        let rec = df2redis::proto::JournalRecord {
-            db: 0,
-            op: df2redis::proto::JournalOp::Ping,
-        };
-        s.add(&Event::Journal {
-            lsn: 7,
-            record: rec.clone(),
-        });
+        let rec = df2redis::proto::JournalRecord { db: 0, op: df2redis::proto::JournalOp::Ping };
+        s.add(&Event::Journal { lsn: 7, record: rec.clone() });
         s.add(&Event::Journal { lsn: 5, record: rec });
         assert_eq!((s.journal, s.lsn_range), (2, Some((5, 7))));
         assert_eq!(s.commands.get("PING"), Some(&2));

@@ -28,14 +28,9 @@ fn listed_hashes(readme: &str) -> BTreeMap<String, String> {
             break;
         }
         if inside {
-            let (hash, path) = line
-                .split_once("  ")
-                .unwrap_or_else(|| panic!("malformed hash line {line:?}"));
+            let (hash, path) = line.split_once("  ").unwrap_or_else(|| panic!("malformed hash line {line:?}"));
             assert_eq!(hash.len(), 64, "hash of {path} is not 64 hex digits");
-            assert!(
-                out.insert(path.to_string(), hash.to_string()).is_none(),
-                "{path} listed twice"
-            );
+            assert!(out.insert(path.to_string(), hash.to_string()).is_none(), "{path} listed twice");
         }
     }
     out
@@ -64,10 +59,7 @@ fn corpus_files_match_their_listed_sha256() {
     on_disk.retain(|p| p != "README.md");
     on_disk.sort();
     let unlisted: Vec<&String> = on_disk.iter().filter(|p| !listed.contains_key(*p)).collect();
-    assert!(
-        unlisted.is_empty(),
-        "files in corpus/ missing from the README's SHA-256 list: {unlisted:?}"
-    );
+    assert!(unlisted.is_empty(), "files in corpus/ missing from the README's SHA-256 list: {unlisted:?}");
 
     let mut bad = Vec::new();
     for (path, want) in &listed {
@@ -81,23 +73,13 @@ fn corpus_files_match_their_listed_sha256() {
             Err(e) => bad.push(format!("{path}: {e}")),
         }
     }
-    assert!(
-        bad.is_empty(),
-        "corpus files differ from corpus/README.md:\n{}",
-        bad.join("\n")
-    );
+    assert!(bad.is_empty(), "corpus files differ from corpus/README.md:\n{}", bad.join("\n"));
 }
 
 #[test]
 fn sha256_known_answers() {
-    assert_eq!(
-        hex(&sha256(b"")),
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    );
-    assert_eq!(
-        hex(&sha256(b"abc")),
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    );
+    assert_eq!(hex(&sha256(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_eq!(hex(&sha256(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     assert_eq!(
         hex(&sha256(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
@@ -125,9 +107,8 @@ fn sha256(data: &[u8]) -> [u8; 32] {
         0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
         0xc67178f2,
     ];
-    let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-    ];
+    let mut h: [u32; 8] =
+        [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
     let mut msg = data.to_vec();
     let bit_len = (data.len() as u64).wrapping_mul(8);
     msg.push(0x80);
@@ -149,11 +130,7 @@ fn sha256(data: &[u8]) -> [u8; 32] {
         for i in 0..64 {
             let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
             let ch = (e & f) ^ (!e & g);
-            let t1 = hh
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(K[i])
-                .wrapping_add(w[i]);
+            let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
             let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
             let maj = (a & b) ^ (a & c) ^ (b & c);
             let t2 = s0.wrapping_add(maj);

@@ -13,10 +13,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let codec = if selector & 1 == 0 { Codec::Lz4 } else { Codec::Zstd };
-    let limits = Limits {
-        max_decompressed: LIMIT,
-        ..Limits::default()
-    };
+    let limits = Limits { max_decompressed: LIMIT, ..Limits::default() };
     if let Ok(out) = decompress(codec, frame, &limits) {
         assert!(out.len() as u64 <= LIMIT, "{} bytes out, limit {LIMIT}", out.len());
         let again = compress(codec, &out);

@@ -8,12 +8,7 @@ use df2redis::proto::{Limits, Read};
 use libfuzzer_sys::fuzz_target;
 
 fn limits() -> Limits {
-    Limits {
-        max_string: 1 << 20,
-        max_elements: 1 << 16,
-        max_record: 1 << 20,
-        ..Limits::default()
-    }
+    Limits { max_string: 1 << 20, max_elements: 1 << 16, max_record: 1 << 20, ..Limits::default() }
 }
 
 /// Decodes `data` feeding it `step` bytes at a time (0 = whole); stops at the first error.
@@ -31,11 +26,7 @@ fn decode(data: &[u8], step: usize) -> (Vec<JournalItem>, bool) {
                 if fed == data.len() {
                     return (items, true);
                 }
-                let take = if step == 0 {
-                    data.len() - fed
-                } else {
-                    step.min(data.len() - fed)
-                };
+                let take = if step == 0 { data.len() - fed } else { step.min(data.len() - fed) };
                 input.extend_from_slice(&data[fed..fed + take]);
                 fed += take;
             }

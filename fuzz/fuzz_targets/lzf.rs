@@ -22,10 +22,7 @@ fuzz_target!(|input: Input<'_>| {
     }
     // `None` means "not smaller than the input": the caller stores the string raw.
     if let Some(packed) = lzf::compress(input.plain) {
-        assert!(
-            packed.len() < input.plain.len(),
-            "compress returned a result that is not smaller"
-        );
+        assert!(packed.len() < input.plain.len(), "compress returned a result that is not smaller");
         assert_eq!(lzf::decompress(&packed, input.plain.len()).as_deref(), Ok(input.plain));
     }
 });

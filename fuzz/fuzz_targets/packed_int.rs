@@ -8,11 +8,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     match packed::peek(data) {
         Ok(Read::Done((value, used))) => {
-            assert!(
-                used >= 1 && used <= 9 && used <= data.len(),
-                "used {used} of {}",
-                data.len()
-            );
+            assert!(used >= 1 && used <= 9 && used <= data.len(), "used {used} of {}", data.len());
             // Every shorter prefix must ask for more, never decode differently.
             for cut in 0..used {
                 assert!(matches!(packed::peek(&data[..cut]), Ok(Read::Need(n)) if n > cut));

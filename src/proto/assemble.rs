@@ -183,10 +183,7 @@ impl Assembler {
                     .open
                     .remove(&id)
                     .ok_or_else(|| unexpected("the end of an open entry", format_args!("entry {}", id.0)))?;
-                Ok(Some(Assembled::Entry {
-                    header,
-                    value: b.finish()?,
-                }))
+                Ok(Some(Assembled::Entry { header, value: b.finish()? }))
             }
             other => Ok(Some(Assembled::Other(other))),
         }
@@ -228,52 +225,13 @@ mod tests {
     fn interleaved_entries_fold_by_id() {
         let mut a = Assembler::new();
         let (one, two) = (EntryId(1), EntryId(2));
-        assert_eq!(
-            a.push(Event::EntryBegin {
-                id: one,
-                header: header("l", ValueType::ListQuicklist2)
-            }),
-            Ok(None)
-        );
-        assert_eq!(
-            a.push(Event::EntryBegin {
-                id: two,
-                header: header("s", ValueType::String)
-            }),
-            Ok(None)
-        );
-        assert_eq!(
-            a.push(Event::EntryChunk {
-                id: one,
-                chunk: Chunk::List(vec![Bytes::from("a")])
-            }),
-            Ok(None)
-        );
-        assert_eq!(
-            a.push(Event::EntryChunk {
-                id: two,
-                chunk: Chunk::Str(Bytes::from("he"))
-            }),
-            Ok(None)
-        );
-        assert_eq!(
-            a.push(Event::SelectDb { db: 3 }),
-            Ok(Some(Assembled::Other(Event::SelectDb { db: 3 })))
-        );
-        assert_eq!(
-            a.push(Event::EntryChunk {
-                id: two,
-                chunk: Chunk::Str(Bytes::from("llo"))
-            }),
-            Ok(None)
-        );
-        assert_eq!(
-            a.push(Event::EntryChunk {
-                id: one,
-                chunk: Chunk::List(vec![Bytes::from("b")])
-            }),
-            Ok(None)
-        );
+        assert_eq!(a.push(Event::EntryBegin { id: one, header: header("l", ValueType::ListQuicklist2) }), Ok(None));
+        assert_eq!(a.push(Event::EntryBegin { id: two, header: header("s", ValueType::String) }), Ok(None));
+        assert_eq!(a.push(Event::EntryChunk { id: one, chunk: Chunk::List(vec![Bytes::from("a")]) }), Ok(None));
+        assert_eq!(a.push(Event::EntryChunk { id: two, chunk: Chunk::Str(Bytes::from("he")) }), Ok(None));
+        assert_eq!(a.push(Event::SelectDb { db: 3 }), Ok(Some(Assembled::Other(Event::SelectDb { db: 3 }))));
+        assert_eq!(a.push(Event::EntryChunk { id: two, chunk: Chunk::Str(Bytes::from("llo")) }), Ok(None));
+        assert_eq!(a.push(Event::EntryChunk { id: one, chunk: Chunk::List(vec![Bytes::from("b")]) }), Ok(None));
         assert_eq!(a.open_entries(), 2);
         assert_eq!(
             a.push(Event::EntryEnd { id: two }),
@@ -295,36 +253,14 @@ mod tests {
     #[test]
     fn mismatches_are_errors() {
         let mut a = Assembler::new();
-        assert!(a
-            .push(Event::EntryChunk {
-                id: EntryId(9),
-                chunk: Chunk::Str(Bytes::new())
-            })
-            .is_err());
+        assert!(a.push(Event::EntryChunk { id: EntryId(9), chunk: Chunk::Str(Bytes::new()) }).is_err());
         assert!(a.push(Event::EntryEnd { id: EntryId(9) }).is_err());
-        a.push(Event::EntryBegin {
-            id: EntryId(1),
-            header: header("h", ValueType::HashListpack),
-        })
-        .unwrap();
-        assert!(a
-            .push(Event::EntryBegin {
-                id: EntryId(1),
-                header: header("h", ValueType::Hash)
-            })
-            .is_err());
-        assert!(a
-            .push(Event::EntryChunk {
-                id: EntryId(1),
-                chunk: Chunk::Set(vec![])
-            })
-            .is_err());
+        a.push(Event::EntryBegin { id: EntryId(1), header: header("h", ValueType::HashListpack) }).unwrap();
+        assert!(a.push(Event::EntryBegin { id: EntryId(1), header: header("h", ValueType::Hash) }).is_err());
+        assert!(a.push(Event::EntryChunk { id: EntryId(1), chunk: Chunk::Set(vec![]) }).is_err());
         let mut b = ValueBuilder::new(ValueType::Json);
         b.push(Chunk::Json(Bytes::from("1"))).unwrap();
-        assert!(
-            b.push(Chunk::Json(Bytes::from("2"))).is_err(),
-            "a whole-value type takes one chunk"
-        );
+        assert!(b.push(Chunk::Json(Bytes::from("2"))).is_err(), "a whole-value type takes one chunk");
         assert!(ValueBuilder::new(ValueType::String).finish().is_err());
         assert!(ValueBuilder::new(ValueType::ModuleV1).finish().is_err());
         let mut m = ValueBuilder::new(ValueType::Module2);
@@ -339,14 +275,8 @@ mod tests {
             decode_value(ValueType::Set, &[2, 1, b'a', 1, b'b'], &limits),
             Ok(Value::Set(vec!["a".into(), "b".into()]))
         );
-        assert!(
-            decode_value(ValueType::Set, &[2, 1, b'a', 1, b'b', 0], &limits).is_err(),
-            "leftover byte"
-        );
-        assert_eq!(
-            decode_value(ValueType::Set, &[2, 1, b'a'], &limits),
-            Err(ErrorKind::Truncated("value"))
-        );
+        assert!(decode_value(ValueType::Set, &[2, 1, b'a', 1, b'b', 0], &limits).is_err(), "leftover byte");
+        assert_eq!(decode_value(ValueType::Set, &[2, 1, b'a'], &limits), Err(ErrorKind::Truncated("value")));
         assert_eq!(decode_value(ValueType::Hash, &[0], &limits), Ok(Value::Hash(vec![])));
     }
 }

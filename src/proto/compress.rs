@@ -56,21 +56,15 @@ const LZ4_MAX_RATIO: usize = 255;
 
 /// Reads the content-size field of an LZ4 frame header, if the header is valid and has one.
 fn lz4_content_size(frame: &[u8]) -> Result<Option<u64>, ErrorKind> {
-    let magic = frame
-        .get(0..4)
-        .ok_or_else(|| corrupt("LZ4 block", "shorter than a frame header"))?;
+    let magic = frame.get(0..4).ok_or_else(|| corrupt("LZ4 block", "shorter than a frame header"))?;
     if magic != [0x04, 0x22, 0x4d, 0x18] {
         return Err(corrupt("LZ4 block", format_args!("bad frame magic {magic:02x?}")));
     }
-    let flg = *frame
-        .get(4)
-        .ok_or_else(|| corrupt("LZ4 block", "shorter than a frame header"))?;
+    let flg = *frame.get(4).ok_or_else(|| corrupt("LZ4 block", "shorter than a frame header"))?;
     if flg & 0x08 == 0 {
         return Ok(None);
     }
-    let b = frame
-        .get(6..14)
-        .ok_or_else(|| corrupt("LZ4 block", "frame header cut inside the content size"))?;
+    let b = frame.get(6..14).ok_or_else(|| corrupt("LZ4 block", "frame header cut inside the content size"))?;
     let mut a = [0u8; 8];
     a.copy_from_slice(b);
     Ok(Some(u64::from_le_bytes(a)))
@@ -80,33 +74,24 @@ fn lz4_content_size(frame: &[u8]) -> Result<Option<u64>, ErrorKind> {
 /// content checksum, if flagged), exactly at the end of `frame`. lz4_flex accepts a frame cut at a
 /// block boundary, which would silently drop the rest of the data.
 fn lz4_check_framing(frame: &[u8]) -> Result<(), ErrorKind> {
-    let flg = *frame
-        .get(4)
-        .ok_or_else(|| corrupt("LZ4 block", "shorter than a frame header"))?;
+    let flg = *frame.get(4).ok_or_else(|| corrupt("LZ4 block", "shorter than a frame header"))?;
     let header = 7 + if flg & 0x08 != 0 { 8 } else { 0 } + if flg & 0x01 != 0 { 4 } else { 0 };
     let block_checksum = if flg & 0x10 != 0 { 4 } else { 0 };
     let mut pos = header;
     loop {
-        let b = frame
-            .get(pos..pos + 4)
-            .ok_or_else(|| corrupt("LZ4 block", "frame ends without its end mark"))?;
+        let b = frame.get(pos..pos + 4).ok_or_else(|| corrupt("LZ4 block", "frame ends without its end mark"))?;
         let word = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         pos += 4;
         if word == 0 {
             break;
         }
-        pos = pos
-            .saturating_add((word & 0x7fff_ffff) as usize)
-            .saturating_add(block_checksum);
+        pos = pos.saturating_add((word & 0x7fff_ffff) as usize).saturating_add(block_checksum);
     }
     if flg & 0x04 != 0 {
         pos += 4;
     }
     if pos != frame.len() {
-        return Err(corrupt(
-            "LZ4 block",
-            format_args!("frame is {pos} bytes, blob holds {}", frame.len()),
-        ));
+        return Err(corrupt("LZ4 block", format_args!("frame is {pos} bytes, blob holds {}", frame.len())));
     }
     Ok(())
 }
@@ -119,10 +104,7 @@ fn read_bounded(
     what: &'static str,
 ) -> Result<Vec<u8>, ErrorKind> {
     let mut out = Vec::with_capacity(capacity);
-    reader
-        .take(max.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| corrupt(what, e))?;
+    reader.take(max.saturating_add(1)).read_to_end(&mut out).map_err(|e| corrupt(what, e))?;
     check_limit("decompressed block size", out.len() as u64, max)?;
     Ok(out)
 }
@@ -136,22 +118,12 @@ pub fn decompress_lz4(frame: &[u8], limits: &Limits) -> Result<Vec<u8>, ErrorKin
         check_limit("decompressed block size", n, limits.max_decompressed)?;
     }
     let bound = frame.len().saturating_mul(LZ4_MAX_RATIO).saturating_add(64);
-    let cap = declared
-        .map_or(frame.len().saturating_mul(4), |n| n as usize)
-        .min(bound);
+    let cap = declared.map_or(frame.len().saturating_mul(4), |n| n as usize).min(bound);
     let cap = cap.min(usize::try_from(limits.max_decompressed).unwrap_or(usize::MAX));
-    let out = read_bounded(
-        lz4_flex::frame::FrameDecoder::new(frame),
-        cap,
-        limits.max_decompressed,
-        "LZ4 block",
-    )?;
+    let out = read_bounded(lz4_flex::frame::FrameDecoder::new(frame), cap, limits.max_decompressed, "LZ4 block")?;
     if let Some(n) = declared {
         if out.len() as u64 != n {
-            return Err(corrupt(
-                "LZ4 block",
-                format_args!("decompressed {} bytes, frame says {n}", out.len()),
-            ));
+            return Err(corrupt("LZ4 block", format_args!("decompressed {} bytes, frame says {n}", out.len())));
         }
     }
     Ok(out)
@@ -163,10 +135,7 @@ pub fn decompress_zstd(frame: &[u8], limits: &Limits) -> Result<Vec<u8>, ErrorKi
     let size = zstd::zstd_safe::find_frame_compressed_size(frame)
         .map_err(|code| corrupt("zstd block", zstd::zstd_safe::get_error_name(code)))?;
     if size != frame.len() {
-        return Err(corrupt(
-            "zstd block",
-            format_args!("{} bytes after the frame", frame.len().saturating_sub(size)),
-        ));
+        return Err(corrupt("zstd block", format_args!("{} bytes after the frame", frame.len().saturating_sub(size))));
     }
     let declared =
         zstd::zstd_safe::get_frame_content_size(frame).map_err(|_| corrupt("zstd block", "invalid frame header"))?;
@@ -175,19 +144,13 @@ pub fn decompress_zstd(frame: &[u8], limits: &Limits) -> Result<Vec<u8>, ErrorKi
             check_limit("decompressed block size", n, limits.max_decompressed)?;
             let out = zstd::bulk::decompress(frame, n as usize).map_err(|e| corrupt("zstd block", e))?;
             if out.len() as u64 != n {
-                return Err(corrupt(
-                    "zstd block",
-                    format_args!("decompressed {} bytes, frame says {n}", out.len()),
-                ));
+                return Err(corrupt("zstd block", format_args!("decompressed {} bytes, frame says {n}", out.len())));
             }
             Ok(out)
         }
         None => {
             let dec = zstd::stream::read::Decoder::with_buffer(frame).map_err(|e| corrupt("zstd block", e))?;
-            let cap = frame
-                .len()
-                .saturating_mul(4)
-                .min(usize::try_from(limits.max_decompressed).unwrap_or(usize::MAX));
+            let cap = frame.len().saturating_mul(4).min(usize::try_from(limits.max_decompressed).unwrap_or(usize::MAX));
             read_bounded(dec, cap, limits.max_decompressed, "zstd block")
         }
     }
@@ -207,10 +170,7 @@ pub fn compress_lz4(data: &[u8]) -> Vec<u8> {
     let info = lz4_flex::frame::FrameInfo::new().content_size(Some(data.len() as u64));
     let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::with_capacity(data.len() / 2 + 64));
     // Writing into a Vec cannot fail.
-    let written = enc
-        .write_all(data)
-        .map_err(|e| e.to_string())
-        .and_then(|()| enc.finish().map_err(|e| e.to_string()));
+    let written = enc.write_all(data).map_err(|e| e.to_string()).and_then(|()| enc.finish().map_err(|e| e.to_string()));
     written.unwrap_or_default()
 }
 
@@ -239,26 +199,17 @@ mod tests {
         let data = b"abcabcabc".repeat(100);
         let f = compress_zstd(&data);
         assert_eq!(&f[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
-        assert_eq!(
-            zstd::zstd_safe::get_frame_content_size(&f).ok(),
-            Some(Some(data.len() as u64))
-        );
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&f).ok(), Some(Some(data.len() as u64)));
         assert_eq!(decompress_zstd(&f, &Limits::default()).as_deref(), Ok(&data[..]));
     }
 
     #[test]
     fn limits_are_enforced() {
         let data = vec![7u8; 10_000];
-        let limits = Limits {
-            max_decompressed: 9_999,
-            ..Limits::default()
-        };
+        let limits = Limits { max_decompressed: 9_999, ..Limits::default() };
         for codec in [Codec::Lz4, Codec::Zstd] {
             let f = compress(codec, &data);
-            assert!(
-                matches!(decompress(codec, &f, &limits), Err(ErrorKind::Limit { .. })),
-                "{codec:?}"
-            );
+            assert!(matches!(decompress(codec, &f, &limits), Err(ErrorKind::Limit { .. })), "{codec:?}");
         }
     }
 
@@ -275,10 +226,7 @@ mod tests {
         enc.write_all(&data).unwrap();
         let f = enc.finish().unwrap();
         assert_eq!(decompress_lz4(&f, &Limits::default()).map(|v| v.len()), Ok(1000));
-        let small = Limits {
-            max_decompressed: 999,
-            ..Limits::default()
-        };
+        let small = Limits { max_decompressed: 999, ..Limits::default() };
         assert!(matches!(decompress_lz4(&f, &small), Err(ErrorKind::Limit { .. })));
     }
 
@@ -288,17 +236,11 @@ mod tests {
         for codec in [Codec::Lz4, Codec::Zstd] {
             let f = compress(codec, &data);
             for cut in [0, 3, 7, 11, 15, 19, f.len() / 2, f.len() - 5, f.len() - 4, f.len() - 1] {
-                assert!(
-                    decompress(codec, &f[..cut], &Limits::default()).is_err(),
-                    "{codec:?} cut at {cut}"
-                );
+                assert!(decompress(codec, &f[..cut], &Limits::default()).is_err(), "{codec:?} cut at {cut}");
             }
             let mut longer = f.clone();
             longer.push(0);
-            assert!(
-                decompress(codec, &longer, &Limits::default()).is_err(),
-                "{codec:?} trailing byte"
-            );
+            assert!(decompress(codec, &longer, &Limits::default()).is_err(), "{codec:?} trailing byte");
         }
     }
 

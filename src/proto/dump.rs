@@ -31,10 +31,7 @@ pub fn encode_dump(value: &Value, ty: ValueType, rdb_version: u16) -> Result<Vec
 /// The type, RDB version and body of a DUMP payload, after checking the CRC (when non-zero).
 pub fn split_dump(payload: &[u8]) -> Result<(ValueType, u16, &[u8]), ErrorKind> {
     if payload.len() < 1 + FOOTER_LEN {
-        return Err(corrupt(
-            "DUMP payload",
-            format_args!("{} bytes is too short", payload.len()),
-        ));
+        return Err(corrupt("DUMP payload", format_args!("{} bytes is too short", payload.len())));
     }
     let crc_at = payload.len() - 8;
     let mut c = [0u8; 8];
@@ -68,24 +65,15 @@ mod tests {
         let p = encode_dump(&Value::String(Bytes::from("hello")), ValueType::String, 9).unwrap();
         assert_eq!(&p[..9], &[0, 5, b'h', b'e', b'l', b'l', b'o', 9, 0]);
         assert_eq!(p.len(), 17);
-        assert_eq!(
-            decode_dump(&p, &Limits::default()),
-            Ok(Value::String(Bytes::from("hello")))
-        );
+        assert_eq!(decode_dump(&p, &Limits::default()), Ok(Value::String(Bytes::from("hello"))));
         let mut bad = p.clone();
         bad[2] = b'j';
-        assert!(matches!(
-            decode_dump(&bad, &Limits::default()),
-            Err(ErrorKind::Checksum { .. })
-        ));
+        assert!(matches!(decode_dump(&bad, &Limits::default()), Err(ErrorKind::Checksum { .. })));
         // A zero CRC is not checked (Dragonfly may skip it).
         let mut zero = bad;
         let n = zero.len();
         zero[n - 8..].fill(0);
-        assert_eq!(
-            decode_dump(&zero, &Limits::default()),
-            Ok(Value::String(Bytes::from("jello")))
-        );
+        assert_eq!(decode_dump(&zero, &Limits::default()), Ok(Value::String(Bytes::from("jello"))));
         assert!(decode_dump(&[0, 9, 0], &Limits::default()).is_err());
     }
 

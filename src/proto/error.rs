@@ -86,11 +86,7 @@ pub struct DecodeError {
 impl DecodeError {
     /// An error at a plain stream offset.
     pub fn at(offset: u64, kind: ErrorKind) -> Self {
-        DecodeError {
-            offset,
-            context: None,
-            kind,
-        }
+        DecodeError { offset, context: None, kind }
     }
 }
 
@@ -124,18 +120,12 @@ pub enum EncodeError {
 
 /// Shorthand for "expected X, found Y".
 pub(crate) fn unexpected(expected: &'static str, found: impl fmt::Display) -> ErrorKind {
-    ErrorKind::Unexpected {
-        expected,
-        found: found.to_string(),
-    }
+    ErrorKind::Unexpected { expected, found: found.to_string() }
 }
 
 /// Shorthand for a corrupt-structure error.
 pub(crate) fn corrupt(what: &'static str, detail: impl fmt::Display) -> ErrorKind {
-    ErrorKind::Corrupt {
-        what,
-        detail: detail.to_string(),
-    }
+    ErrorKind::Corrupt { what, detail: detail.to_string() }
 }
 
 /// Checks `value <= limit`.

@@ -97,9 +97,9 @@ impl FlowDecoder {
             return Err(e.clone());
         }
         match &self.stage {
-            Stage::Rdb(rdb) => rdb
-                .finish()
-                .and(Err(DecodeError::at(rdb.offset(), ErrorKind::Truncated("the RDB part")))),
+            Stage::Rdb(rdb) => {
+                rdb.finish().and(Err(DecodeError::at(rdb.offset(), ErrorKind::Truncated("the RDB part"))))
+            }
             Stage::Token => Err(DecodeError::at(self.offset(), ErrorKind::Truncated("the eof token"))),
             Stage::Journal if self.buf.is_empty() => Ok(()),
             Stage::Journal => Err(DecodeError::at(self.offset(), ErrorKind::Truncated("a journal record"))),
@@ -127,10 +127,7 @@ impl FlowDecoder {
                     Some(Event::JournalOffset { lsn }) => self.next_lsn = Some(*lsn),
                     Some(Event::RdbEnd { .. }) => {
                         if self.next_lsn.is_none() {
-                            return Err(DecodeError::at(
-                                at,
-                                unexpected("JOURNAL_OFFSET before the RDB EOF", "EOF"),
-                            ));
+                            return Err(DecodeError::at(at, unexpected("JOURNAL_OFFSET before the RDB EOF", "EOF")));
                         }
                         let db = rdb.journal_db();
                         let done = std::mem::replace(&mut self.stage, Stage::Token);
@@ -226,12 +223,7 @@ mod tests {
 
     fn spec_stream() -> Vec<u8> {
         let mut w = RdbWriter::new();
-        w.header()
-            .aux(b"redis-ver", b"6.2.11")
-            .select_db(0)
-            .full_sync_end()
-            .journal_offset(1)
-            .eof(false);
+        w.header().aux(b"redis-ver", b"6.2.11").select_db(0).full_sync_end().journal_offset(1).eof(false);
         w.raw(TOKEN);
         let mut j = JournalWriter::new();
         j.record(&cmd(0, 7, &["SET", "foo", "bar"])).lsn_marker(1);
@@ -256,20 +248,11 @@ mod tests {
             assert_eq!(
                 &events[n - 5..],
                 &[
-                    Event::RdbEnd {
-                        checksum: 0,
-                        verified: None
-                    },
+                    Event::RdbEnd { checksum: 0, verified: None },
                     Event::EofToken,
-                    Event::Journal {
-                        lsn: 1,
-                        record: cmd(0, 7, &["SET", "foo", "bar"])
-                    },
+                    Event::Journal { lsn: 1, record: cmd(0, 7, &["SET", "foo", "bar"]) },
                     Event::LsnMarker { lsn: 1 },
-                    Event::Journal {
-                        lsn: 2,
-                        record: cmd(0, 8, &["PEXPIREAT", "foo", "1767225600000"])
-                    },
+                    Event::Journal { lsn: 2, record: cmd(0, 8, &["PEXPIREAT", "foo", "1767225600000"]) },
                 ]
             );
             assert_eq!(d.next_lsn(), Some(3));
@@ -293,40 +276,20 @@ mod tests {
     #[test]
     fn lsn_markers_are_checked() {
         let mut j = JournalWriter::new();
-        j.record(&cmd(1, 0, &["DEL", "k"]))
-            .record(&JournalRecord {
-                db: 1,
-                op: JournalOp::Ping,
-            })
-            .lsn_marker(11);
+        j.record(&cmd(1, 0, &["DEL", "k"])).record(&JournalRecord { db: 1, op: JournalOp::Ping }).lsn_marker(11);
         let events = run(&mut FlowDecoder::journal_only(10, Limits::default()), j.as_bytes(), 2).unwrap();
         assert_eq!(
             events,
             vec![
-                Event::Journal {
-                    lsn: 10,
-                    record: cmd(1, 0, &["DEL", "k"])
-                },
-                Event::Journal {
-                    lsn: 11,
-                    record: JournalRecord {
-                        db: 1,
-                        op: JournalOp::Ping
-                    }
-                },
+                Event::Journal { lsn: 10, record: cmd(1, 0, &["DEL", "k"]) },
+                Event::Journal { lsn: 11, record: JournalRecord { db: 1, op: JournalOp::Ping } },
                 Event::LsnMarker { lsn: 11 },
             ]
         );
         j.lsn_marker(13);
         let mut d = FlowDecoder::journal_only(10, Limits::default());
         let e = run(&mut d, j.as_bytes(), 100).unwrap_err();
-        assert_eq!(
-            e.kind,
-            ErrorKind::Lsn {
-                expected: 11,
-                found: 13
-            }
-        );
+        assert_eq!(e.kind, ErrorKind::Lsn { expected: 11, found: 13 });
         assert_eq!(e.offset as usize, j.as_bytes().len() - 2);
         assert_eq!(d.next_event(), Err(e));
     }
@@ -336,16 +299,7 @@ mod tests {
         let bytes = spec_stream();
         for cut in [5, 30, bytes.len() - 60, bytes.len() - 50, bytes.len() - 3] {
             let r = run(&mut FlowDecoder::full_sync(*TOKEN, Limits::default()), &bytes[..cut], 4);
-            assert!(
-                matches!(
-                    r,
-                    Err(DecodeError {
-                        kind: ErrorKind::Truncated(_),
-                        ..
-                    })
-                ),
-                "cut {cut}: {r:?}"
-            );
+            assert!(matches!(r, Err(DecodeError { kind: ErrorKind::Truncated(_), .. })), "cut {cut}: {r:?}");
         }
     }
 }

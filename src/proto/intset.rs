@@ -20,12 +20,9 @@ pub struct Intset {
 impl Intset {
     /// Validates the header and the total size (members are checked for order while iterating).
     pub fn new(data: Bytes) -> Result<Intset, ErrorKind> {
-        let h = data.get(0..HEADER_LEN).ok_or_else(|| {
-            corrupt(
-                "intset",
-                format_args!("{} bytes is shorter than the header", data.len()),
-            )
-        })?;
+        let h = data
+            .get(0..HEADER_LEN)
+            .ok_or_else(|| corrupt("intset", format_args!("{} bytes is shorter than the header", data.len())))?;
         let width = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
         let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
         if !matches!(width, 2 | 4 | 8) {
@@ -63,14 +60,9 @@ impl Intset {
 
     /// Member `i`, checking it is greater than member `i - 1` (strictly ascending).
     pub fn get_checked(&self, i: usize) -> Result<i64, ErrorKind> {
-        let v = self
-            .get(i)
-            .ok_or_else(|| corrupt("intset", format_args!("index {i} out of range")))?;
+        let v = self.get(i).ok_or_else(|| corrupt("intset", format_args!("index {i} out of range")))?;
         if i > 0 && self.get(i - 1).is_some_and(|p| p >= v) {
-            return Err(corrupt(
-                "intset",
-                format_args!("members not strictly ascending at index {i}"),
-            ));
+            return Err(corrupt("intset", format_args!("members not strictly ascending at index {i}")));
         }
         Ok(v)
     }
@@ -112,10 +104,7 @@ pub fn encode<'a>(members: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<u8>
         .into_iter()
         .map(|m| {
             canonical_int(m).ok_or_else(|| {
-                EncodeError::Invalid(format!(
-                    "intset member {:?} is not an integer",
-                    String::from_utf8_lossy(m)
-                ))
+                EncodeError::Invalid(format!("intset member {:?} is not an integer", String::from_utf8_lossy(m)))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -1,7 +1,7 @@
 //! Journal records (stable-sync stream and the payload of full-sync journal blobs): decoder with
 //! the SELECT prefix folded into the following record, and the matching encoders.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::{check_limit, corrupt, unexpected, ErrorKind};
 use super::event::{CommandKind, JournalOp, JournalRecord};
@@ -44,8 +44,13 @@ pub struct JournalDecoder {
 }
 
 /// Reads a packed number at `pos` of `b`; `Need` counts from the front of `b`.
-#[inline]
+#[inline(always)]
 fn packed_at(b: &[u8], pos: usize) -> Result<Read<(u64, usize)>, ErrorKind> {
+    if let Some(&b0) = b.get(pos) {
+        if b0 < 0x40 {
+            return Ok(Read::Done((u64::from(b0), pos + 1)));
+        }
+    }
     match packed::peek_len(b.get(pos..).unwrap_or_default())? {
         Read::Done((v, n)) => Ok(Read::Done((v, pos + n))),
         Read::Need(n) => Ok(Read::Need(pos + n)),
@@ -99,15 +104,9 @@ impl JournalDecoder {
                     };
                     let (h, start) = crate::ready!(Self::command_header(b, pos, limits)?);
                     let end = crate::ready!(Self::walk_args(b, start, &h, limits)?);
-                    let rec = input.split_to(end).freeze();
-                    let args = Self::collect_args(&rec, start, h.nargs);
+                    let args = Self::split_args(input, start, end, h.nargs);
                     self.db = db;
-                    let op = JournalOp::Command {
-                        kind,
-                        txid: h.txid,
-                        shard_cnt: h.shard_cnt,
-                        args,
-                    };
+                    let op = JournalOp::Command { kind, txid: h.txid, shard_cnt: h.shard_cnt, args };
                     return Ok(Read::Done(JournalItem::Record(JournalRecord { db, op })));
                 }
                 op::EXEC => {
@@ -121,11 +120,7 @@ impl JournalDecoder {
                 op::PING | op::FIN => {
                     let _ = input.split_to(pos);
                     self.db = db;
-                    let op = if opcode == op::PING {
-                        JournalOp::Ping
-                    } else {
-                        JournalOp::Fin
-                    };
+                    let op = if opcode == op::PING { JournalOp::Ping } else { JournalOp::Fin };
                     return Ok(Read::Done(JournalItem::Record(JournalRecord { db, op })));
                 }
                 op::LSN => {
@@ -154,21 +149,9 @@ impl JournalDecoder {
         if nargs == 0 {
             return Err(corrupt("journal record", "command with no arguments"));
         }
-        check_limit(
-            "journal argument count",
-            nargs,
-            limits.max_elements.min(limits.max_record),
-        )?;
+        check_limit("journal argument count", nargs, limits.max_elements.min(limits.max_record))?;
         check_limit("journal record size", total_len, limits.max_record)?;
-        Ok(Read::Done((
-            CmdHeader {
-                txid,
-                shard_cnt,
-                nargs,
-                total_len,
-            },
-            p,
-        )))
+        Ok(Read::Done((CmdHeader { txid, shard_cnt, nargs, total_len }, p)))
     }
 
     /// Checks the argument list starting at `start` and returns the record's end position.
@@ -206,17 +189,21 @@ impl JournalDecoder {
         Ok(Read::Done(pos))
     }
 
-    /// Slices the (already validated) arguments out of the record bytes.
-    fn collect_args(rec: &Bytes, start: usize, nargs: u64) -> Vec<Bytes> {
+    /// Splits the (already validated) arguments off the front of `input`, consuming the record
+    /// (`start`: end of the header, `end`: end of the record).
+    fn split_args(input: &mut BytesMut, start: usize, end: usize, nargs: u64) -> Vec<Bytes> {
         let mut args = Vec::with_capacity(nargs.min(1024) as usize);
-        let mut pos = start;
+        input.advance(start);
+        let mut left = end - start;
         for _ in 0..nargs {
-            if let Ok(Read::Done((len, p))) = packed_at(rec, pos) {
-                let end = p + len as usize;
-                args.push(rec.slice(p..end));
-                pos = end;
+            if let Ok(Read::Done((len, n))) = packed_at(input, 0) {
+                input.advance(n);
+                args.push(input.split_to(len as usize).freeze());
+                left = left.saturating_sub(n + len as usize);
             }
         }
+        // Nothing is left when the walk validated the record; keep the invariant regardless.
+        input.advance(left.min(input.len()));
         args
     }
 }
@@ -228,12 +215,7 @@ pub fn encode_record(out: &mut Vec<u8>, rec: &JournalRecord, select: bool) {
         packed::write(out, u64::from(rec.db));
     }
     match &rec.op {
-        JournalOp::Command {
-            kind,
-            txid,
-            shard_cnt,
-            args,
-        } => {
+        JournalOp::Command { kind, txid, shard_cnt, args } => {
             let opcode = match kind {
                 CommandKind::Command => op::COMMAND,
                 CommandKind::Expired => op::EXPIRED,
@@ -336,32 +318,18 @@ mod tests {
         // Expiry delete, v1.38+ and before (opcode 9).
         let mut del = vec![0x06, 0x00, 0x0a, 0x00, 0x01, 0x02, 0x0c];
         del.extend_from_slice(b"\x03DEL\x09session:1");
-        assert_eq!(
-            decode_all(&del),
-            Ok(vec![JournalItem::Record(cmd(0, 0, &[b"DEL", b"session:1"]))])
-        );
+        assert_eq!(decode_all(&del), Ok(vec![JournalItem::Record(cmd(0, 0, &[b"DEL", b"session:1"]))]));
         del[2] = 0x09;
-        let JournalItem::Record(JournalRecord {
-            op: JournalOp::Command { kind, .. },
-            ..
-        }) = &decode_all(&del).unwrap()[0]
+        let JournalItem::Record(JournalRecord { op: JournalOp::Command { kind, .. }, .. }) =
+            &decode_all(&del).unwrap()[0]
         else {
             panic!("not a command")
         };
         assert_eq!(*kind, CommandKind::Expired);
-        assert_eq!(
-            decode_all(&[0x0d]),
-            Ok(vec![JournalItem::Record(JournalRecord {
-                db: 0,
-                op: JournalOp::Ping
-            })])
-        );
+        assert_eq!(decode_all(&[0x0d]), Ok(vec![JournalItem::Record(JournalRecord { db: 0, op: JournalOp::Ping })]));
         assert_eq!(
             decode_all(&[0x0c, 0x0c, 0x02]),
-            Ok(vec![JournalItem::Record(JournalRecord {
-                db: 0,
-                op: JournalOp::Exec { txid: 12, shard_cnt: 2 }
-            })])
+            Ok(vec![JournalItem::Record(JournalRecord { db: 0, op: JournalOp::Exec { txid: 12, shard_cnt: 2 } })])
         );
         // FLUSHALL on db 3 (9.3).
         let mut f = vec![0x06, 0x03, 0x0a, 0x05, 0x01, 0x01, 0x08, 0x08];
@@ -377,13 +345,7 @@ mod tests {
         bytes.push(0x0d);
         let items = decode_all(&bytes).unwrap();
         assert_eq!(items[1], JournalItem::Record(cmd(5, 0, &[b"Y"])));
-        assert_eq!(
-            items[2],
-            JournalItem::Record(JournalRecord {
-                db: 5,
-                op: JournalOp::Ping
-            })
-        );
+        assert_eq!(items[2], JournalItem::Record(JournalRecord { db: 5, op: JournalOp::Ping }));
     }
 
     #[test]
@@ -397,19 +359,10 @@ mod tests {
         assert!(matches!(decode_all(&b), Err(ErrorKind::Corrupt { .. })));
         assert_eq!(decode_all(&[0x00]), Err(ErrorKind::UnknownOpcode(0)));
         assert_eq!(decode_all(&[0x07]), Err(ErrorKind::UnknownOpcode(7)));
-        assert!(matches!(
-            decode_all(&[0x0a, 0, 1, 0, 0]),
-            Err(ErrorKind::Corrupt { .. })
-        ));
-        let limits = Limits {
-            max_record: 100,
-            ..Limits::default()
-        };
+        assert!(matches!(decode_all(&[0x0a, 0, 1, 0, 0]), Err(ErrorKind::Corrupt { .. })));
+        let limits = Limits { max_record: 100, ..Limits::default() };
         let mut buf = BytesMut::from(&[0x0a, 0x00, 0x01, 0x01, 0x80, 0, 0, 1, 0][..]);
-        assert!(matches!(
-            JournalDecoder::new().next(&mut buf, &limits),
-            Err(ErrorKind::Limit { .. })
-        ));
+        assert!(matches!(JournalDecoder::new().next(&mut buf, &limits), Err(ErrorKind::Limit { .. })));
     }
 
     #[test]
@@ -427,11 +380,7 @@ mod tests {
 
     fn arb_record() -> impl Strategy<Value = JournalRecord> {
         let args = proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 1..6);
-        let kind = prop_oneof![
-            Just(CommandKind::Command),
-            Just(CommandKind::Expired),
-            Just(CommandKind::MultiCommand)
-        ];
+        let kind = prop_oneof![Just(CommandKind::Command), Just(CommandKind::Expired), Just(CommandKind::MultiCommand)];
         let op = prop_oneof![
             6 => (kind, any::<u64>(), 0u64..5, args).prop_map(|(kind, txid, shard_cnt, args)| JournalOp::Command {
                 kind,

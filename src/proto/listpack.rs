@@ -93,17 +93,11 @@ pub fn encode_backlen(l: usize, buf: &mut [u8; 5]) -> usize {
 /// Reads and validates a listpack header; returns the declared count (`None` = unknown).
 fn check_header(data: &[u8]) -> Result<Option<u16>, ErrorKind> {
     let (Some(total), Some(count)) = (data.get(0..4), data.get(4..6)) else {
-        return Err(corrupt(
-            "listpack",
-            format_args!("{} bytes is shorter than the header", data.len()),
-        ));
+        return Err(corrupt("listpack", format_args!("{} bytes is shorter than the header", data.len())));
     };
     let total = u32::from_le_bytes([total[0], total[1], total[2], total[3]]) as usize;
     if total != data.len() {
-        return Err(corrupt(
-            "listpack",
-            format_args!("header says {total} bytes, blob has {}", data.len()),
-        ));
+        return Err(corrupt("listpack", format_args!("header says {total} bytes, blob has {}", data.len())));
     }
     if total < HEADER_LEN + 1 || data.last() != Some(&END) {
         return Err(corrupt("listpack", "missing 0xFF terminator"));
@@ -127,13 +121,7 @@ impl Cursor {
     /// Validates the header (total bytes, terminator) and positions at the first element.
     pub fn new(data: Bytes) -> Result<Cursor, ErrorKind> {
         let declared = check_header(&data)?;
-        Ok(Cursor {
-            data,
-            pos: HEADER_LEN,
-            declared,
-            seen: 0,
-            done: false,
-        })
+        Ok(Cursor { data, pos: HEADER_LEN, declared, seen: 0, done: false })
     }
 
     /// The element count from the header, if known.
@@ -160,36 +148,22 @@ impl Cursor {
         }
         let data = &self.data;
         let pos = self.pos;
-        let b0 = *data
-            .get(pos)
-            .ok_or_else(|| corrupt("listpack", "entries run past the end"))?;
+        let b0 = *data.get(pos).ok_or_else(|| corrupt("listpack", "entries run past the end"))?;
         if b0 == END {
             if pos + 1 != data.len() {
-                return Err(corrupt(
-                    "listpack",
-                    format_args!("terminator at {pos} of {}", data.len()),
-                ));
+                return Err(corrupt("listpack", format_args!("terminator at {pos} of {}", data.len())));
             }
             if let Some(c) = self.declared {
                 if u64::from(c) != self.seen {
-                    return Err(corrupt(
-                        "listpack",
-                        format_args!("header says {c} elements, found {}", self.seen),
-                    ));
+                    return Err(corrupt("listpack", format_args!("header says {c} elements, found {}", self.seen)));
                 }
             }
             self.done = true;
             return Ok(None);
         }
-        let byte = |i: usize| {
-            data.get(pos + i)
-                .copied()
-                .ok_or_else(|| corrupt("listpack", "truncated entry"))
-        };
+        let byte = |i: usize| data.get(pos + i).copied().ok_or_else(|| corrupt("listpack", "truncated entry"));
         let fixed = |n: usize| -> Result<[u8; 8], ErrorKind> {
-            let s = data
-                .get(pos + 1..pos + 1 + n)
-                .ok_or_else(|| corrupt("listpack", "truncated integer"))?;
+            let s = data.get(pos + 1..pos + 1 + n).ok_or_else(|| corrupt("listpack", "truncated integer"))?;
             let mut a = [0u8; 8];
             a[..n].copy_from_slice(s);
             Ok(a)
@@ -224,12 +198,7 @@ impl Cursor {
                     (Elem::Int(i64::from(i32::from_le_bytes([a[0], a[1], a[2], a[3]]))), 5)
                 }
                 0xf4 => (Elem::Int(i64::from_le_bytes(fixed(8)?)), 9),
-                other => {
-                    return Err(corrupt(
-                        "listpack",
-                        format_args!("invalid encoding byte 0x{other:02x} at {pos}"),
-                    ))
-                }
+                other => return Err(corrupt("listpack", format_args!("invalid encoding byte 0x{other:02x} at {pos}"))),
             }
         };
         let mut expect = [0u8; 5];
@@ -238,10 +207,7 @@ impl Cursor {
         match self.data.get(back_at..back_at + bl) {
             Some(found) if found == &expect[..bl] => {}
             Some(found) => {
-                return Err(corrupt(
-                    "listpack",
-                    format_args!("bad backlen {found:02x?} for entry of {enc_len} bytes"),
-                ))
+                return Err(corrupt("listpack", format_args!("bad backlen {found:02x?} for entry of {enc_len} bytes")))
             }
             None => return Err(corrupt("listpack", "truncated backlen")),
         }
@@ -254,10 +220,7 @@ impl Cursor {
         let end = start.checked_add(len).filter(|&e| e < self.data.len());
         match end {
             Some(end) => Ok((Elem::Str(self.data.slice(start..end)), end - self.pos)),
-            None => Err(corrupt(
-                "listpack",
-                format_args!("string of {len} bytes runs past the end"),
-            )),
+            None => Err(corrupt("listpack", format_args!("string of {len} bytes runs past the end"))),
         }
     }
 }
@@ -364,10 +327,7 @@ impl Writer {
         self.buf.push(END);
         let total = u32::try_from(self.buf.len())
             .map_err(|_| EncodeError::Invalid(format!("listpack of {} bytes exceeds 4 GiB", self.buf.len())))?;
-        let count = u16::try_from(self.count)
-            .ok()
-            .filter(|&c| c != UNKNOWN_COUNT)
-            .unwrap_or(UNKNOWN_COUNT);
+        let count = u16::try_from(self.count).ok().filter(|&c| c != UNKNOWN_COUNT).unwrap_or(UNKNOWN_COUNT);
         self.buf[0..4].copy_from_slice(&total.to_le_bytes());
         self.buf[4..6].copy_from_slice(&count.to_le_bytes());
         Ok(self.buf)
@@ -404,9 +364,7 @@ mod tests {
         assert_eq!(parse(&Bytes::copy_from_slice(&lst)).unwrap(), vec!["a", "b", "c"]);
         assert_eq!(encode([&b"a"[..], b"b", b"c"]).unwrap(), lst);
         // Zset "a" 1 "b" "2.5".
-        let z = [
-            20, 0, 0, 0, 4, 0, 0x81, b'a', 2, 1, 1, 0x81, b'b', 2, 0x83, b'2', b'.', b'5', 4, 0xff,
-        ];
+        let z = [20, 0, 0, 0, 4, 0, 0x81, b'a', 2, 1, 1, 0x81, b'b', 2, 0x83, b'2', b'.', b'5', 4, 0xff];
         let e = elems(&z).unwrap();
         assert_eq!(e[1], Elem::Int(1));
         assert_eq!(e[3].as_f64(), Some(2.5));

@@ -30,10 +30,7 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, ErrorKind> {
             let back = ((ctrl & 0x1f) << 8) + lo + 1;
             let len = len + 2;
             if back > out.len() {
-                return Err(corrupt(
-                    "LZF",
-                    format_args!("back-reference {back} before the output start"),
-                ));
+                return Err(corrupt("LZF", format_args!("back-reference {back} before the output start")));
             }
             if out.len() + len > out_len {
                 return Err(corrupt("LZF", "output longer than declared"));
@@ -46,10 +43,7 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, ErrorKind> {
         }
     }
     if out.len() != out_len {
-        return Err(corrupt(
-            "LZF",
-            format_args!("decompressed {} bytes, declared {out_len}", out.len()),
-        ));
+        return Err(corrupt("LZF", format_args!("decompressed {} bytes, declared {out_len}", out.len())));
     }
     Ok(out)
 }

@@ -21,19 +21,13 @@ pub fn peek(buf: &[u8]) -> Result<Read<(Packed, usize)>, ErrorKind> {
     match b0 >> 6 {
         0 => Ok(Read::Done((Packed::Len(u64::from(b0 & 0x3f)), 1))),
         1 => match buf.get(1) {
-            Some(&b1) => Ok(Read::Done((
-                Packed::Len((u64::from(b0 & 0x3f) << 8) | u64::from(b1)),
-                2,
-            ))),
+            Some(&b1) => Ok(Read::Done((Packed::Len((u64::from(b0 & 0x3f) << 8) | u64::from(b1)), 2))),
             None => Ok(Read::Need(2)),
         },
         3 => Ok(Read::Done((Packed::Special(b0 & 0x3f), 1))),
         _ => match b0 {
             0x80 => match buf.get(1..5) {
-                Some(b) => Ok(Read::Done((
-                    Packed::Len(u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))),
-                    5,
-                ))),
+                Some(b) => Ok(Read::Done((Packed::Len(u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))), 5))),
                 None => Ok(Read::Need(5)),
             },
             0x81 => match buf.get(1..9) {
@@ -53,10 +47,9 @@ pub fn peek(buf: &[u8]) -> Result<Read<(Packed, usize)>, ErrorKind> {
 pub fn peek_len(buf: &[u8]) -> Result<Read<(u64, usize)>, ErrorKind> {
     match peek(buf)? {
         Read::Done((Packed::Len(v), n)) => Ok(Read::Done((v, n))),
-        Read::Done((Packed::Special(s), _)) => Err(super::error::unexpected(
-            "a packed length",
-            format_args!("special encoding 0x{:02x}", 0xc0 | s),
-        )),
+        Read::Done((Packed::Special(s), _)) => {
+            Err(super::error::unexpected("a packed length", format_args!("special encoding 0x{:02x}", 0xc0 | s)))
+        }
         Read::Need(n) => Ok(Read::Need(n)),
     }
 }

@@ -29,41 +29,23 @@ pub struct Cursor {
 impl Cursor {
     /// Validates the header and positions at the first entry.
     pub fn new(data: Bytes) -> Result<Cursor, ErrorKind> {
-        let h = data.get(0..HEADER_LEN).ok_or_else(|| {
-            corrupt(
-                "ziplist",
-                format_args!("{} bytes is shorter than the header", data.len()),
-            )
-        })?;
+        let h = data
+            .get(0..HEADER_LEN)
+            .ok_or_else(|| corrupt("ziplist", format_args!("{} bytes is shorter than the header", data.len())))?;
         let total = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
         let tail = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
         let count = u16::from_le_bytes([h[8], h[9]]);
         if total != data.len() {
-            return Err(corrupt(
-                "ziplist",
-                format_args!("header says {total} bytes, blob has {}", data.len()),
-            ));
+            return Err(corrupt("ziplist", format_args!("header says {total} bytes, blob has {}", data.len())));
         }
         if total < HEADER_LEN + 1 || data.last() != Some(&END) {
             return Err(corrupt("ziplist", "missing 0xFF terminator"));
         }
         if tail >= total {
-            return Err(corrupt(
-                "ziplist",
-                format_args!("zltail {tail} outside the {total}-byte blob"),
-            ));
+            return Err(corrupt("ziplist", format_args!("zltail {tail} outside the {total}-byte blob")));
         }
         let declared = (count != u16::MAX).then_some(count);
-        Ok(Cursor {
-            data,
-            pos: HEADER_LEN,
-            prev_len: 0,
-            last_start: HEADER_LEN,
-            tail,
-            declared,
-            seen: 0,
-            done: false,
-        })
+        Ok(Cursor { data, pos: HEADER_LEN, prev_len: 0, last_start: HEADER_LEN, tail, declared, seen: 0, done: false })
     }
 
     /// The element count from the header, if known.
@@ -79,18 +61,11 @@ impl Cursor {
         }
         let pos = self.pos;
         let data = &self.data;
-        let at = |i: usize| {
-            data.get(i)
-                .copied()
-                .ok_or_else(|| corrupt("ziplist", "entries run past the end"))
-        };
+        let at = |i: usize| data.get(i).copied().ok_or_else(|| corrupt("ziplist", "entries run past the end"));
         let b0 = at(pos)?;
         if b0 == END {
             if pos + 1 != data.len() {
-                return Err(corrupt(
-                    "ziplist",
-                    format_args!("terminator at {pos} of {}", data.len()),
-                ));
+                return Err(corrupt("ziplist", format_args!("terminator at {pos} of {}", data.len())));
             }
             if self.last_start != self.tail {
                 return Err(corrupt(
@@ -100,10 +75,7 @@ impl Cursor {
             }
             if let Some(c) = self.declared {
                 if u64::from(c) != self.seen {
-                    return Err(corrupt(
-                        "ziplist",
-                        format_args!("header says {c} entries, found {}", self.seen),
-                    ));
+                    return Err(corrupt("ziplist", format_args!("header says {c} entries, found {}", self.seen)));
                 }
             }
             self.done = true;
@@ -111,25 +83,18 @@ impl Cursor {
         }
         let (prevlen, plen) = match b0 {
             0xfe => {
-                let b = data
-                    .get(pos + 1..pos + 5)
-                    .ok_or_else(|| corrupt("ziplist", "truncated prevlen"))?;
+                let b = data.get(pos + 1..pos + 5).ok_or_else(|| corrupt("ziplist", "truncated prevlen"))?;
                 (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 5)
             }
             v => (usize::from(v), 1),
         };
         if prevlen != self.prev_len {
-            return Err(corrupt(
-                "ziplist",
-                format_args!("prevlen {prevlen} but previous entry has {}", self.prev_len),
-            ));
+            return Err(corrupt("ziplist", format_args!("prevlen {prevlen} but previous entry has {}", self.prev_len)));
         }
         let e = pos + plen;
         let enc = at(e)?;
         let int = |n: usize| -> Result<i64, ErrorKind> {
-            let s = data
-                .get(e + 1..e + 1 + n)
-                .ok_or_else(|| corrupt("ziplist", "truncated integer"))?;
+            let s = data.get(e + 1..e + 1 + n).ok_or_else(|| corrupt("ziplist", "truncated integer"))?;
             let mut a = [0u8; 8];
             a[8 - n..].copy_from_slice(s);
             // Sign-extend from the top: the bytes sit in the high end of the LE array.
@@ -142,9 +107,7 @@ impl Cursor {
                 self.string(e + 2, len)?
             }
             2 => {
-                let b = data
-                    .get(e + 1..e + 5)
-                    .ok_or_else(|| corrupt("ziplist", "truncated string length"))?;
+                let b = data.get(e + 1..e + 5).ok_or_else(|| corrupt("ziplist", "truncated string length"))?;
                 self.string(e + 5, u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)?
             }
             _ => match enc {
@@ -154,12 +117,7 @@ impl Cursor {
                 0xf0 => (Elem::Int(int(3)?), e + 4),
                 0xfe => (Elem::Int(int(1)?), e + 2),
                 0xf1..=0xfd => (Elem::Int(i64::from(enc & 0x0f) - 1), e + 1),
-                other => {
-                    return Err(corrupt(
-                        "ziplist",
-                        format_args!("invalid encoding byte 0x{other:02x} at {e}"),
-                    ))
-                }
+                other => return Err(corrupt("ziplist", format_args!("invalid encoding byte 0x{other:02x} at {e}"))),
             },
         };
         if body_end >= data.len() {
@@ -175,10 +133,7 @@ impl Cursor {
     fn string(&self, start: usize, len: usize) -> Result<(Elem, usize), ErrorKind> {
         match start.checked_add(len).filter(|&e| e < self.data.len()) {
             Some(end) => Ok((Elem::Str(self.data.slice(start..end)), end)),
-            None => Err(corrupt(
-                "ziplist",
-                format_args!("string of {len} bytes runs past the end"),
-            )),
+            None => Err(corrupt("ziplist", format_args!("string of {len} bytes runs past the end"))),
         }
     }
 }
@@ -214,12 +169,7 @@ impl Writer {
     pub fn new() -> Writer {
         let mut buf = Vec::with_capacity(64);
         buf.extend_from_slice(&[0; HEADER_LEN]);
-        Writer {
-            buf,
-            count: 0,
-            prev_len: 0,
-            tail: HEADER_LEN,
-        }
+        Writer { buf, count: 0, prev_len: 0, tail: HEADER_LEN }
     }
 
     /// Entries appended so far.
@@ -316,9 +266,7 @@ mod tests {
     fn hand_computed() {
         // ["a", 5, "300", -2]: 00 01 'a' | 03 f6 | 02 c0 2c 01 | 04 fe fe
         let zl = encode([&b"a"[..], b"5", b"300", b"-2"]).unwrap();
-        let body = [
-            0x00, 0x01, b'a', 0x03, 0xf6, 0x02, 0xc0, 0x2c, 0x01, 0x04, 0xfe, 0xfe, 0xff,
-        ];
+        let body = [0x00, 0x01, b'a', 0x03, 0xf6, 0x02, 0xc0, 0x2c, 0x01, 0x04, 0xfe, 0xfe, 0xff];
         assert_eq!(&zl[10..], &body);
         assert_eq!(u32::from_le_bytes(zl[0..4].try_into().unwrap()) as usize, zl.len());
         assert_eq!(u32::from_le_bytes(zl[4..8].try_into().unwrap()), 19);
@@ -332,21 +280,8 @@ mod tests {
 
     #[test]
     fn integer_widths() {
-        for v in [
-            0i64,
-            12,
-            13,
-            -1,
-            127,
-            -128,
-            128,
-            32767,
-            -32769,
-            8_388_607,
-            -8_388_609,
-            i32::MAX as i64 + 1,
-            i64::MIN,
-        ] {
+        for v in [0i64, 12, 13, -1, 127, -128, 128, 32767, -32769, 8_388_607, -8_388_609, i32::MAX as i64 + 1, i64::MIN]
+        {
             let t = v.to_string();
             let zl = encode([t.as_bytes()]).unwrap();
             assert_eq!(parse_slice(&zl).unwrap(), vec![t.clone()], "{v}");

@@ -65,10 +65,7 @@ fn main() -> Result<()> {
 
 fn workspace_root() -> PathBuf {
     // xtask/ sits directly under the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn parse_fuzz_args(args: &[String]) -> Result<(Option<String>, u64)> {
@@ -92,14 +89,8 @@ fn ci(root: &Path) -> Result<()> {
     check_fuzz_target_list(root)?;
     let mut steps = Steps::default();
     steps.run("fmt", cargo(&["fmt", "--all", "--", "--check"]))?;
-    steps.run(
-        "fmt fuzz",
-        cargo(&["fmt", "--manifest-path", "fuzz/Cargo.toml", "--all", "--", "--check"]),
-    )?;
-    steps.run(
-        "clippy",
-        cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
-    )?;
+    steps.run("fmt fuzz", cargo(&["fmt", "--manifest-path", "fuzz/Cargo.toml", "--all", "--", "--check"]))?;
+    steps.run("clippy", cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     let mut test = cargo(&["test", "--workspace"]);
     test.env("INSTA_UPDATE", "no");
     steps.run("test", test)?;
@@ -108,10 +99,7 @@ fn ci(root: &Path) -> Result<()> {
     let fuzz = FuzzToolchain::detect();
     steps.run("fuzz build", fuzz.cargo(&["build"]))?;
     for t in FUZZ_TARGETS {
-        steps.run(
-            &format!("fuzz {t} ({CI_FUZZ_SECONDS} s)"),
-            fuzz.run_cmd(t, CI_FUZZ_SECONDS),
-        )?;
+        steps.run(&format!("fuzz {t} ({CI_FUZZ_SECONDS} s)"), fuzz.run_cmd(t, CI_FUZZ_SECONDS))?;
     }
     steps.run("bench compile", cargo(&["bench", "--no-run"]))?;
     steps.summary();
@@ -151,11 +139,8 @@ struct FuzzToolchain {
 
 impl FuzzToolchain {
     fn detect() -> Self {
-        let nightly = Command::new("cargo")
-            .args(["+nightly", "--version"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
+        let nightly =
+            Command::new("cargo").args(["+nightly", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
         if nightly {
             println!("==> fuzzing with the nightly toolchain and AddressSanitizer");
         } else {
@@ -181,12 +166,7 @@ impl FuzzToolchain {
 
     fn run_cmd(&self, target: &str, seconds: u64) -> Command {
         let mut c = self.cargo(&["run", target]);
-        c.args([
-            "--",
-            &format!("-max_total_time={seconds}"),
-            "-rss_limit_mb=2048",
-            "-print_final_stats=1",
-        ]);
+        c.args(["--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048", "-print_final_stats=1"]);
         c
     }
 }
@@ -202,11 +182,7 @@ impl Steps {
         let start = Instant::now();
         let status = cmd.status().with_context(|| format!("starting {name}"))?;
         let took = start.elapsed();
-        println!(
-            "==> {name}: {} in {:.1} s",
-            if status.success() { "ok" } else { "FAILED" },
-            took.as_secs_f64()
-        );
+        println!("==> {name}: {} in {:.1} s", if status.success() { "ok" } else { "FAILED" }, took.as_secs_f64());
         if !status.success() {
             self.summary();
             bail!("step {name:?} failed ({status})");
@@ -247,10 +223,7 @@ fn bench() -> Result<()> {
     if !out.status.success() {
         bail!("cargo bench failed ({})", out.status);
     }
-    println!(
-        "==> throughput (criterion median), {:.0} s in all:",
-        start.elapsed().as_secs_f64()
-    );
+    println!("==> throughput (criterion median), {:.0} s in all:", start.elapsed().as_secs_f64());
     let mut current = String::new();
     for line in text.lines() {
         let trimmed = line.trim();
@@ -270,12 +243,7 @@ fn bench() -> Result<()> {
 
 /// `[1.0 GiB/s 1.1 GiB/s 1.2 GiB/s]` → `1.1 GiB/s`.
 fn median_of_triplet(s: &str) -> String {
-    let parts: Vec<&str> = s
-        .trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split_whitespace()
-        .collect();
+    let parts: Vec<&str> = s.trim().trim_start_matches('[').trim_end_matches(']').split_whitespace().collect();
     match parts.as_slice() {
         [_, _, m, u, _, _] => format!("{m} {u}"),
         _ => s.trim().to_string(),
@@ -289,10 +257,7 @@ mod tests {
     #[test]
     fn median_is_the_middle_figure() {
         assert_eq!(median_of_triplet(" [1.0 GiB/s 1.1 GiB/s 1.2 GiB/s]"), "1.1 GiB/s");
-        assert_eq!(
-            median_of_triplet("[9.9 Melem/s 10.1 Melem/s 10.3 Melem/s]"),
-            "10.1 Melem/s"
-        );
+        assert_eq!(median_of_triplet("[9.9 Melem/s 10.1 Melem/s 10.3 Melem/s]"), "10.1 Melem/s");
         assert_eq!(median_of_triplet("odd"), "odd");
     }
 

@@ -48,21 +48,11 @@ pub fn write_all(root: &Path) -> Result<usize> {
         if let Some(pos) = find(&f.bytes, &f.token) {
             let journal = &f.bytes[pos + f.token.len()..];
             if !journal.is_empty() {
-                n += seed(
-                    &out,
-                    "journal_decoder",
-                    &f.name,
-                    &journal[..journal.len().min(MAX_SEED)],
-                )?;
+                n += seed(&out, "journal_decoder", &f.name, &journal[..journal.len().min(MAX_SEED)])?;
             }
             // A flow small enough to be a seed whole lets the flow decoder reach its journal.
             if f.bytes.len() <= MAX_SEED {
-                n += seed(
-                    &out,
-                    "flow_decoder",
-                    &format!("{}-whole", f.name),
-                    &replace_token(&f.bytes, &f.token),
-                )?;
+                n += seed(&out, "flow_decoder", &format!("{}-whole", f.name), &replace_token(&f.bytes, &f.token))?;
             }
         }
         // Compressed frames as they appear in the LZ4 / zstd captures: selector byte + frame.
@@ -106,10 +96,7 @@ fn load_flows(corpus: &Path) -> Result<Vec<Flow>> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     for version in std::fs::read_dir(corpus)? {
         let version = version?.path();
-        if !version
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("dragonfly-v"))
-        {
+        if !version.file_name().is_some_and(|n| n.to_string_lossy().starts_with("dragonfly-v")) {
             continue;
         }
         for capture in std::fs::read_dir(&version)? {
@@ -123,24 +110,14 @@ fn load_flows(corpus: &Path) -> Result<Vec<Flow>> {
     for dir in dirs {
         let json = std::fs::read_to_string(dir.join("capture.json"))?;
         let tokens = eof_tokens(&json).with_context(|| format!("eof_tokens in {}", dir.display()))?;
-        let version = dir
-            .parent()
-            .and_then(Path::file_name)
-            .map(|n| n.to_string_lossy().into_owned());
+        let version = dir.parent().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned());
         let capture = dir.file_name().map(|n| n.to_string_lossy().into_owned());
         for (i, token) in tokens.into_iter().enumerate() {
             let path = dir.join(format!("flow{i}.bin"));
             let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let name = format!(
-                "{}-{}-flow{i}",
-                version.clone().unwrap_or_default(),
-                capture.clone().unwrap_or_default()
-            );
-            flows.push(Flow {
-                name,
-                bytes,
-                token: token.into_bytes(),
-            });
+            let name =
+                format!("{}-{}-flow{i}", version.clone().unwrap_or_default(), capture.clone().unwrap_or_default());
+            flows.push(Flow { name, bytes, token: token.into_bytes() });
         }
     }
     Ok(flows)
@@ -152,11 +129,8 @@ fn eof_tokens(json: &str) -> Option<Vec<String>> {
     let rest = &json[start..];
     let open = rest.find('[')?;
     let close = rest.find(']')?;
-    let tokens: Vec<String> = rest
-        .get(open + 1..close)?
-        .split(',')
-        .map(|t| t.trim().trim_matches('"').to_string())
-        .collect();
+    let tokens: Vec<String> =
+        rest.get(open + 1..close)?.split(',').map(|t| t.trim().trim_matches('"').to_string()).collect();
     if tokens.iter().all(|t| t.len() == 40) {
         Some(tokens)
     } else {
@@ -193,9 +167,7 @@ fn frames<'a>(bytes: &'a [u8], magic: &[u8]) -> Vec<&'a [u8]> {
 }
 
 fn file_stem(p: &Path) -> String {
-    p.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn seed(out: &Path, target: &str, name: &str, bytes: &[u8]) -> Result<usize> {
@@ -218,10 +190,7 @@ mod tests {
  ], "x": [1]}"#;
         assert_eq!(
             eof_tokens(j).unwrap(),
-            vec![
-                "7e27e9845d3c424714e34c122e605dba4933eff0",
-                "e0ca69fa91907227b7f4878f48a78d9d9e02cca3"
-            ]
+            vec!["7e27e9845d3c424714e34c122e605dba4933eff0", "e0ca69fa91907227b7f4878f48a78d9d9e02cca3"]
         );
         assert_eq!(eof_tokens(r#"{"eof_tokens": ["short"]}"#), None);
     }

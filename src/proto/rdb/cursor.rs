@@ -118,11 +118,7 @@ impl<'a> Cur<'a> {
             }
             StrHeader::Lzf { clen, ulen } => {
                 check_limit("LZF compressed length", clen, limits.max_string)?;
-                check_limit(
-                    "LZF decompressed length",
-                    ulen,
-                    limits.max_decompressed.min(limits.max_string),
-                )?;
+                check_limit("LZF decompressed length", ulen, limits.max_decompressed.min(limits.max_string))?;
                 let start = self.pos + hn;
                 let end = start + clen as usize;
                 let Some(src) = self.b.get(start..end) else {
@@ -191,15 +187,8 @@ pub(crate) fn key_option(cur: &mut Cur<'_>, opcode: u8, opts: &mut KeyOptions) -
         }
         _ => {
             let mask = ready_r!(cur.u32le());
-            let mc_flags = if mask & DF_MASK_MC_FLAGS != 0 {
-                Some(ready_r!(cur.u32le()))
-            } else {
-                None
-            };
-            opts.flags = Some(KeyFlags {
-                sticky: mask & DF_MASK_STICKY != 0,
-                mc_flags,
-            });
+            let mc_flags = if mask & DF_MASK_MC_FLAGS != 0 { Some(ready_r!(cur.u32le())) } else { None };
+            opts.flags = Some(KeyFlags { sticky: mask & DF_MASK_STICKY != 0, mc_flags });
         }
     }
     Read::Done(())

@@ -17,7 +17,6 @@ mod cursor;
 mod skip;
 #[cfg(test)]
 mod tests;
-pub(crate) mod value_shim;
 
 use std::collections::HashMap;
 
@@ -26,12 +25,12 @@ use bytes::{Buf, BytesMut};
 use self::checksum::RunningCrc;
 use self::cursor::{entry_head, key_option, to_u32, value_type, Cur, KeyOptions};
 use self::skip::Skipper;
-use self::value_shim::ValueDecoder;
 use super::compress::{self, Codec};
 use super::error::{check_limit, corrupt, unexpected, DecodeError, ErrorKind};
 use super::event::{EntryHeader, EntryId, Event};
 use super::journal::{JournalDecoder, JournalItem};
 use super::string::{self, StrHeader};
+use super::value::ValueDecoder;
 use super::{Limits, Read};
 
 /// Top-level opcodes.
@@ -115,11 +114,13 @@ enum TaggedState {
     /// Waiting for the entry head (options, type, key) in the carry.
     Head { db: u32, opts: KeyOptions },
     /// The value is being decoded.
-    Value { id: EntryId, dec: ValueDecoder },
+    Value { id: EntryId, dec: Box<ValueDecoder> },
 }
 
-/// What the decoder is in the middle of.
+/// What the decoder is in the middle of. (One per decoder: the size of the `Value` variant does
+/// not matter, and not boxing it saves an allocation per key.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Mode {
     /// At a record boundary.
     Top,
@@ -187,10 +188,7 @@ impl RdbDecoder {
     /// A decoder that does not compute the checksum (replication streams: Dragonfly always
     /// writes 0 there); `RdbEnd.verified` is then always `None`.
     pub fn new_unverified(limits: Limits) -> Self {
-        RdbDecoder {
-            crc: None,
-            ..RdbDecoder::new(limits)
-        }
+        RdbDecoder { crc: None, ..RdbDecoder::new(limits) }
     }
 
     /// Appends stream bytes.
@@ -323,40 +321,26 @@ impl RdbDecoder {
     /// The position of the front of the current source, whose remaining length is `src_len`.
     fn pos(&self, src_len: usize, in_blob: bool) -> Pos {
         match &self.blob {
-            Some(b) if in_blob => Pos {
-                outer: b.at,
-                inner: Some((b.codec, b.total.saturating_sub(src_len) as u64)),
-            },
-            _ => Pos {
-                outer: self.fed - src_len as u64,
-                inner: None,
-            },
+            Some(b) if in_blob => Pos { outer: b.at, inner: Some((b.codec, b.total.saturating_sub(src_len) as u64)) },
+            _ => Pos { outer: self.fed - src_len as u64, inner: None },
         }
     }
 
     fn err(pos: Pos, kind: ErrorKind, extra: Option<String>) -> DecodeError {
-        let inner = pos
-            .inner
-            .map(|(c, off)| format!("inside {} at offset {off}", c.block_name()));
+        let inner = pos.inner.map(|(c, off)| format!("inside {} at offset {off}", c.block_name()));
         let context = match (inner, extra) {
             (Some(a), Some(b)) => Some(format!("{a}, {b}")),
             (a, b) => a.or(b),
         };
-        DecodeError {
-            offset: pos.outer,
-            context,
-            kind,
-        }
+        DecodeError { offset: pos.outer, context, kind }
     }
 
     /// A `Need` on the current source: wait for bytes, or inside a blob, a record cut short.
     fn need_or_cut(&self, n: usize, at: Pos) -> Result<Progress, DecodeError> {
         match at.inner {
-            Some((codec, _)) => Err(Self::err(
-                at,
-                corrupt(codec.block_name(), "a record is cut at the end of the block"),
-                None,
-            )),
+            Some((codec, _)) => {
+                Err(Self::err(at, corrupt(codec.block_name(), "a record is cut at the end of the block"), None))
+            }
             None => Ok(Progress::Need(n)),
         }
     }
@@ -364,15 +348,8 @@ impl RdbDecoder {
     fn end_blob(&mut self) -> Result<(), DecodeError> {
         if let Some(b) = self.blob.take() {
             if !self.opts.is_empty() {
-                let at = Pos {
-                    outer: b.at,
-                    inner: Some((b.codec, b.total as u64)),
-                };
-                return Err(Self::err(
-                    at,
-                    corrupt(b.codec.block_name(), "expiry/flags at the end of the block"),
-                    None,
-                ));
+                let at = Pos { outer: b.at, inner: Some((b.codec, b.total as u64)) };
+                return Err(Self::err(at, corrupt(b.codec.block_name(), "expiry/flags at the end of the block"), None));
             }
         }
         Ok(())
@@ -431,10 +408,7 @@ impl RdbDecoder {
                 op::EXPIRETIME_MS | op::EXPIRETIME | op::DF_MASK | op::IDLE | op::FREQ | op::TAGGED_CHUNK
             )
         {
-            return Err(unexpected(
-                "a key entry after its expiry/flags",
-                format_args!("opcode {code}"),
-            ));
+            return Err(unexpected("a key entry after its expiry/flags", format_args!("opcode {code}")));
         }
         let limits = self.limits;
         let mut cur = Cur::new(src);
@@ -545,10 +519,7 @@ impl RdbDecoder {
             op::MODULE_AUX => {
                 crate::ready!(cur.packed()?);
                 src.advance(cur.pos);
-                self.mode = Mode::Skip {
-                    opcode: code,
-                    skip: Skipper::Module,
-                };
+                self.mode = Mode::Skip { opcode: code, skip: Skipper::Module };
                 return Ok(Read::Done(Progress::Continue));
             }
             op::VECTOR_INDEX => {
@@ -580,10 +551,7 @@ impl RdbDecoder {
                     flags: opts.flags.unwrap_or_default(),
                 };
                 let id = self.next_entry_id();
-                self.mode = Mode::Value {
-                    id,
-                    dec: ValueDecoder::new(value_type, limits),
-                };
+                self.mode = Mode::Value { id, dec: ValueDecoder::new(value_type, limits) };
                 Event::EntryBegin { id, header }
             }
         };
@@ -619,18 +587,12 @@ impl RdbDecoder {
         if !self.tagged.is_empty() {
             let mut ids: Vec<u32> = self.tagged.keys().copied().collect();
             ids.sort_unstable();
-            return Err(corrupt(
-                "tagged chunk",
-                format_args!("split entries {ids:?} are still open at EOF"),
-            ));
+            return Err(corrupt("tagged chunk", format_args!("split entries {ids:?} are still open at EOF")));
         }
         if version < 5 {
             src.advance(1);
             self.finished = true;
-            return Ok(Read::Done(Progress::Event(Event::RdbEnd {
-                checksum: 0,
-                verified: None,
-            })));
+            return Ok(Read::Done(Progress::Event(Event::RdbEnd { checksum: 0, verified: None })));
         }
         let Some(b) = src.get(1..9) else {
             return Ok(Read::Need(9));
@@ -644,10 +606,7 @@ impl RdbDecoder {
                 crc.rewind(src.get(1..).unwrap_or_default());
                 let computed = crc.value();
                 if computed != checksum {
-                    return Err(ErrorKind::Checksum {
-                        expected: checksum,
-                        computed,
-                    });
+                    return Err(ErrorKind::Checksum { expected: checksum, computed });
                 }
                 Some(true)
             }
@@ -668,10 +627,7 @@ impl RdbDecoder {
     ) -> Result<Read<Progress>, ErrorKind> {
         let codec = Codec::from_opcode(code).unwrap_or(Codec::Lz4);
         if in_blob {
-            return Err(unexpected(
-                "a record allowed inside a compressed block",
-                "a nested compressed block",
-            ));
+            return Err(unexpected("a record allowed inside a compressed block", "a nested compressed block"));
         }
         let mut cur = Cur::new(src);
         cur.pos = 1;
@@ -681,12 +637,7 @@ impl RdbDecoder {
         let data = compress::decompress(codec, frame, &self.limits)?;
         src.advance(cur.pos);
         let total = data.len();
-        self.blob = Some(Blob {
-            codec,
-            data: BytesMut::from(&data[..]),
-            total,
-            at: at.outer,
-        });
+        self.blob = Some(Blob { codec, data: BytesMut::from(&data[..]), total, at: at.outer });
         Ok(Read::Done(Progress::Continue))
     }
 
@@ -696,10 +647,7 @@ impl RdbDecoder {
         let sid = crate::ready!(cur.u32le());
         let len = crate::ready!(cur.u32le());
         if sid == 0 || len == 0 {
-            return Err(corrupt(
-                "tagged chunk",
-                format_args!("stream id {sid}, payload length {len}"),
-            ));
+            return Err(corrupt("tagged chunk", format_args!("stream id {sid}, payload length {len}")));
         }
         check_limit("tagged chunk size", u64::from(len), self.limits.max_string)?;
         crate::ready!(cur.take(len as usize));
@@ -727,14 +675,7 @@ impl RdbDecoder {
                 }
                 let opts = std::mem::take(&mut self.opts);
                 let state = TaggedState::Head { db: self.db, opts };
-                self.tagged.insert(
-                    sid,
-                    Tagged {
-                        carry: payload,
-                        state,
-                        piece_at: at,
-                    },
-                );
+                self.tagged.insert(sid, Tagged { carry: payload, state, piece_at: at });
             }
         }
         self.mode = Mode::Tagged { sid };
@@ -763,10 +704,7 @@ impl RdbDecoder {
                     };
                     let id = EntryId(self.next_id);
                     self.next_id += 1;
-                    t.state = TaggedState::Value {
-                        id,
-                        dec: ValueDecoder::new(h.value_type, limits),
-                    };
+                    t.state = TaggedState::Value { id, dec: Box::new(ValueDecoder::new(h.value_type, limits)) };
                     Ok(Some(Event::EntryBegin { id, header }))
                 }
                 Err(k) => Err(Self::err(t.piece_at, k, ctx())),
@@ -807,16 +745,10 @@ impl RdbDecoder {
                 *left -= 1;
                 Ok(Some(Event::JournalBlob { record }))
             }
-            Ok(Read::Done(JournalItem::LsnMarker(_))) => Err(Self::err(
-                at,
-                unexpected("a journal record in a journal blob", "an LSN marker"),
-                None,
-            )),
-            Ok(Read::Need(_)) => Err(Self::err(
-                at,
-                corrupt("journal blob", "the payload ends inside a record"),
-                None,
-            )),
+            Ok(Read::Done(JournalItem::LsnMarker(_))) => {
+                Err(Self::err(at, unexpected("a journal record in a journal blob", "an LSN marker"), None))
+            }
+            Ok(Read::Need(_)) => Err(Self::err(at, corrupt("journal blob", "the payload ends inside a record"), None)),
             Err(k) => Err(Self::err(at, k, None)),
         }
     }

@@ -89,11 +89,8 @@ mod tests {
 
     #[test]
     fn module_items() {
-        let mut b = BytesMut::from(
-            &[
-                2, 5, 1, 0x40, 0x64, 3, 1, 2, 3, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 5, 2, b'h', b'i', 0,
-            ][..],
-        );
+        let mut b =
+            BytesMut::from(&[2, 5, 1, 0x40, 0x64, 3, 1, 2, 3, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 5, 2, b'h', b'i', 0][..]);
         let mut s = Skipper::Module;
         let mut steps = 0;
         while s.step(&mut b, &Limits::default()) == Ok(Read::Done(false)) {
@@ -101,9 +98,7 @@ mod tests {
         }
         assert_eq!(steps, 5);
         assert!(b.is_empty());
-        assert!(Skipper::Module
-            .step(&mut BytesMut::from(&[9u8][..]), &Limits::default())
-            .is_err());
+        assert!(Skipper::Module.step(&mut BytesMut::from(&[9u8][..]), &Limits::default()).is_err());
         assert_eq!(
             Skipper::Module.step(&mut BytesMut::from(&[5u8, 3, b'a'][..]), &Limits::default()),
             Ok(Read::Need(5))

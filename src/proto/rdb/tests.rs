@@ -32,11 +32,7 @@ fn decode_with(
         if fed == bytes.len() {
             break;
         }
-        let n = if sizes.is_empty() {
-            bytes.len()
-        } else {
-            sizes[i % sizes.len()].max(1)
-        };
+        let n = if sizes.is_empty() { bytes.len() } else { sizes[i % sizes.len()].max(1) };
         i += 1;
         let n = n.min(bytes.len() - fed);
         dec.feed(&bytes[fed..fed + n]);
@@ -68,20 +64,13 @@ fn set_cmd(db: u32, k: &str, v: &str) -> JournalRecord {
             kind: CommandKind::Command,
             txid: 9,
             shard_cnt: 1,
-            args: vec![
-                Bytes::from("SET"),
-                Bytes::copy_from_slice(k.as_bytes()),
-                Bytes::copy_from_slice(v.as_bytes()),
-            ],
+            args: vec![Bytes::from("SET"), Bytes::copy_from_slice(k.as_bytes()), Bytes::copy_from_slice(v.as_bytes())],
         },
     }
 }
 
 fn str_chunk(id: u64, s: &str) -> Event {
-    Event::EntryChunk {
-        id: EntryId(id),
-        chunk: Chunk::Str(Bytes::copy_from_slice(s.as_bytes())),
-    }
+    Event::EntryChunk { id: EntryId(id), chunk: Chunk::Str(Bytes::copy_from_slice(s.as_bytes())) }
 }
 
 /// The header and AUX part of the spec's section 9.2 listing.
@@ -98,10 +87,7 @@ fa0873686172642d6964c000";
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 fn spec_header_writer() -> RdbWriter {
@@ -123,18 +109,11 @@ fn spec_header_writer() -> RdbWriter {
 fn spec_9_2_string_part_byte_exact() {
     let mut w = spec_header_writer();
     w.select_db(0);
-    w.entry(&string_entry(0, "str", None), &Value::String(Bytes::from("hello")))
-        .unwrap();
-    w.entry(&string_entry(0, "num", None), &Value::String(Bytes::from("12345")))
-        .unwrap();
-    w.entry(
-        &string_entry(0, "ttl", Some(1_767_225_600_000)),
-        &Value::String(Bytes::from("v")),
-    )
-    .unwrap();
+    w.entry(&string_entry(0, "str", None), &Value::String(Bytes::from("hello"))).unwrap();
+    w.entry(&string_entry(0, "num", None), &Value::String(Bytes::from("12345"))).unwrap();
+    w.entry(&string_entry(0, "ttl", Some(1_767_225_600_000)), &Value::String(Bytes::from("v"))).unwrap();
     w.select_db(1);
-    w.entry(&string_entry(1, "k1", None), &Value::String(Bytes::from("v1")))
-        .unwrap();
+    w.entry(&string_entry(1, "k1", None), &Value::String(Bytes::from("v1"))).unwrap();
     w.full_sync_end().journal_offset(1).eof(false);
     let expected = hex(&format!(
         "{SPEC_HEADER} fe00 000373747205 68656c6c6f 00036e756dc13930 fc00a8da769b010000 000374746c0176 \
@@ -147,10 +126,9 @@ fn spec_9_2_string_part_byte_exact() {
     let aux: Vec<(String, String)> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Aux { key, value } => Some((
-                String::from_utf8_lossy(key).into_owned(),
-                String::from_utf8_lossy(value).into_owned(),
-            )),
+            Event::Aux { key, value } => {
+                Some((String::from_utf8_lossy(key).into_owned(), String::from_utf8_lossy(value).into_owned()))
+            }
             _ => None,
         })
         .collect();
@@ -162,37 +140,22 @@ fn spec_9_2_string_part_byte_exact() {
         body,
         vec![
             Event::SelectDb { db: 0 },
-            Event::EntryBegin {
-                id: EntryId(0),
-                header: string_entry(0, "str", None)
-            },
+            Event::EntryBegin { id: EntryId(0), header: string_entry(0, "str", None) },
             str_chunk(0, "hello"),
             Event::EntryEnd { id: EntryId(0) },
-            Event::EntryBegin {
-                id: EntryId(1),
-                header: string_entry(0, "num", None)
-            },
+            Event::EntryBegin { id: EntryId(1), header: string_entry(0, "num", None) },
             str_chunk(1, "12345"),
             Event::EntryEnd { id: EntryId(1) },
-            Event::EntryBegin {
-                id: EntryId(2),
-                header: string_entry(0, "ttl", Some(1_767_225_600_000))
-            },
+            Event::EntryBegin { id: EntryId(2), header: string_entry(0, "ttl", Some(1_767_225_600_000)) },
             str_chunk(2, "v"),
             Event::EntryEnd { id: EntryId(2) },
             Event::SelectDb { db: 1 },
-            Event::EntryBegin {
-                id: EntryId(3),
-                header: string_entry(1, "k1", None)
-            },
+            Event::EntryBegin { id: EntryId(3), header: string_entry(1, "k1", None) },
             str_chunk(3, "v1"),
             Event::EntryEnd { id: EntryId(3) },
             Event::FullSyncEnd,
             Event::JournalOffset { lsn: 1 },
-            Event::RdbEnd {
-                checksum: 0,
-                verified: None
-            },
+            Event::RdbEnd { checksum: 0, verified: None },
         ]
     );
 }
@@ -207,22 +170,9 @@ fn never_waits_beyond_the_current_record() {
     while let Some(ev) = d.next_event().unwrap() {
         got.push(ev);
     }
-    assert_eq!(
-        got,
-        vec![
-            Event::Header { version: 9 },
-            Event::SelectDb { db: 0 },
-            Event::FullSyncEnd
-        ]
-    );
+    assert_eq!(got, vec![Event::Header { version: 9 }, Event::SelectDb { db: 0 }, Event::FullSyncEnd]);
     assert_eq!(d.offset(), w.len() as u64);
-    assert!(matches!(
-        d.finish(),
-        Err(DecodeError {
-            kind: ErrorKind::Truncated(_),
-            ..
-        })
-    ));
+    assert!(matches!(d.finish(), Err(DecodeError { kind: ErrorKind::Truncated(_), .. })));
 }
 
 #[test]
@@ -234,52 +184,28 @@ fn spec_9_4_journal_blob() {
     w.journal_blob(&set_cmd(0, "k2", "x"), false);
     assert_eq!(w.as_bytes(), &blob[..]);
     let (events, _) = decode(&bytes);
-    assert_eq!(
-        events[1],
-        Event::JournalBlob {
-            record: set_cmd(0, "k2", "x")
-        }
-    );
+    assert_eq!(events[1], Event::JournalBlob { record: set_cmd(0, "k2", "x") });
 }
 
 #[test]
 fn journal_blob_with_several_records_and_lzf() {
     let mut payload = Vec::new();
     crate::proto::journal::encode_record(&mut payload, &set_cmd(2, "a", "1"), true);
-    crate::proto::journal::encode_record(
-        &mut payload,
-        &JournalRecord {
-            db: 0,
-            op: JournalOp::Ping,
-        },
-        false,
-    );
+    crate::proto::journal::encode_record(&mut payload, &JournalRecord { db: 0, op: JournalOp::Ping }, false);
     let mut w = RdbWriter::new();
     w.header().raw(&[0xd2, 0x02]);
     string::write_raw(&mut payload.clone(), &[]);
     let mut rec = Vec::new();
     string::write_raw(&mut rec, &payload);
     w.raw(&rec);
-    w.journal_blob(
-        &set_cmd(3, "long-key-long-key-long-key", "long-value-long-value-long-value"),
-        true,
-    );
+    w.journal_blob(&set_cmd(3, "long-key-long-key-long-key", "long-value-long-value-long-value"), true);
     let (events, _) = decode(w.as_bytes());
     assert_eq!(
         &events[1..],
         &[
-            Event::JournalBlob {
-                record: set_cmd(2, "a", "1")
-            },
-            Event::JournalBlob {
-                record: JournalRecord {
-                    db: 2,
-                    op: JournalOp::Ping
-                }
-            },
-            Event::JournalBlob {
-                record: set_cmd(3, "long-key-long-key-long-key", "long-value-long-value-long-value")
-            },
+            Event::JournalBlob { record: set_cmd(2, "a", "1") },
+            Event::JournalBlob { record: JournalRecord { db: 2, op: JournalOp::Ping } },
+            Event::JournalBlob { record: set_cmd(3, "long-key-long-key-long-key", "long-value-long-value-long-value") },
         ]
     );
     // The LZF form was really used.
@@ -289,46 +215,20 @@ fn journal_blob_with_several_records_and_lzf() {
 #[test]
 fn tagged_entries_interleave() {
     let value: String = (0..300).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-    let entry = entry_bytes(
-        &string_entry(0, "big", Some(5)),
-        &Value::String(Bytes::from(value.clone())),
-    )
-    .unwrap();
+    let entry = entry_bytes(&string_entry(0, "big", Some(5)), &Value::String(Bytes::from(value.clone()))).unwrap();
     let other = entry_bytes(&string_entry(0, "other", None), &Value::String(Bytes::from("o"))).unwrap();
     let pieces = tagged_pieces(5, &entry, 100);
     assert_eq!(pieces.len(), 4);
     let mut w = RdbWriter::new();
     w.header().select_db(0);
-    w.raw(&pieces[0])
-        .journal_blob(&set_cmd(0, "k2", "x"), false)
-        .raw(&pieces[1]);
+    w.raw(&pieces[0]).journal_blob(&set_cmd(0, "k2", "x"), false).raw(&pieces[1]);
     w.raw(&other).raw(&pieces[2]).select_db(1).raw(&pieces[3]);
-    let limits = Limits {
-        batch_bytes: 1000,
-        ..Limits::default()
-    };
+    let limits = Limits { batch_bytes: 1000, ..Limits::default() };
     let (events, _, _) = decode_with(w.as_bytes(), &[], RdbDecoder::new(limits));
     // Begin after the first piece, the value after the last, other records in between.
-    assert_eq!(
-        events[2],
-        Event::EntryBegin {
-            id: EntryId(0),
-            header: string_entry(0, "big", Some(5))
-        }
-    );
-    assert_eq!(
-        events[3],
-        Event::JournalBlob {
-            record: set_cmd(0, "k2", "x")
-        }
-    );
-    assert_eq!(
-        events[4],
-        Event::EntryBegin {
-            id: EntryId(1),
-            header: string_entry(0, "other", None)
-        }
-    );
+    assert_eq!(events[2], Event::EntryBegin { id: EntryId(0), header: string_entry(0, "big", Some(5)) });
+    assert_eq!(events[3], Event::JournalBlob { record: set_cmd(0, "k2", "x") });
+    assert_eq!(events[4], Event::EntryBegin { id: EntryId(1), header: string_entry(0, "other", None) });
     assert_eq!(events[7], Event::SelectDb { db: 1 });
     assert_eq!(events[8], str_chunk(0, &value));
     assert_eq!(events[9], Event::EntryEnd { id: EntryId(0) });
@@ -350,18 +250,9 @@ fn tagged_errors() {
     // An entry still open at EOF.
     let mut w = RdbWriter::new();
     w.header().tagged_chunk(7, &entry[..4]).eof(false);
-    assert!(matches!(
-        decode(w.as_bytes()).1,
-        Err(DecodeError {
-            kind: ErrorKind::Corrupt { .. },
-            ..
-        })
-    ));
+    assert!(matches!(decode(w.as_bytes()).1, Err(DecodeError { kind: ErrorKind::Corrupt { .. }, .. })));
     // Stream id 0 and empty payloads are invalid.
-    for bad in [
-        tagged_pieces(0, &entry, 100),
-        vec![crate::proto::writer::tagged_chunk_bytes(3, &[])],
-    ] {
+    for bad in [tagged_pieces(0, &entry, 100), vec![crate::proto::writer::tagged_chunk_bytes(3, &[])]] {
         let mut w = RdbWriter::new();
         w.header().raw(&bad[0]);
         assert!(decode(w.as_bytes()).1.is_err());
@@ -373,13 +264,8 @@ fn compressed_blobs() {
     for codec in [Codec::Lz4, Codec::Zstd] {
         let mut inner = RdbWriter::new();
         inner.select_db(3);
-        inner
-            .entry(&string_entry(3, "a", None), &Value::String(Bytes::from("1")))
-            .unwrap();
-        inner
-            .journal_blob(&set_cmd(3, "b", "2"), false)
-            .full_sync_end()
-            .journal_offset(77);
+        inner.entry(&string_entry(3, "a", None), &Value::String(Bytes::from("1"))).unwrap();
+        inner.journal_blob(&set_cmd(3, "b", "2"), false).full_sync_end().journal_offset(77);
         let mut w = RdbWriter::new();
         w.header().compressed(codec, inner.as_bytes()).eof(true);
         let (events, fin) = decode(w.as_bytes());
@@ -387,13 +273,7 @@ fn compressed_blobs() {
         assert_eq!(events.len(), 9, "{codec:?}: {events:?}");
         assert_eq!(events[6], Event::FullSyncEnd);
         assert_eq!(events[7], Event::JournalOffset { lsn: 77 });
-        assert!(matches!(
-            events[8],
-            Event::RdbEnd {
-                verified: Some(true),
-                ..
-            }
-        ));
+        assert!(matches!(events[8], Event::RdbEnd { verified: Some(true), .. }));
 
         // A record cut at the end of the block.
         let cut = &inner.as_bytes()[..inner.len() - 3];
@@ -402,10 +282,7 @@ fn compressed_blobs() {
         let e = decode(w.as_bytes()).1.unwrap_err();
         assert_eq!(e.offset, 9);
         let ctx = e.context.unwrap();
-        assert!(
-            ctx.starts_with(&format!("inside {} at offset ", codec.block_name())),
-            "{ctx}"
-        );
+        assert!(ctx.starts_with(&format!("inside {} at offset ", codec.block_name())), "{ctx}");
         assert!(matches!(e.kind, ErrorKind::Corrupt { .. }));
     }
 }
@@ -414,43 +291,24 @@ fn compressed_blobs() {
 fn checksums() {
     let mut w = RdbWriter::new();
     w.header_version(11).aux(b"redis-ver", b"7.2.0").select_db(0);
-    w.entry(&string_entry(0, "k", None), &Value::String(Bytes::from("v")))
-        .unwrap();
+    w.entry(&string_entry(0, "k", None), &Value::String(Bytes::from("v"))).unwrap();
     w.eof(true);
     let good = w.into_bytes();
     let (events, fin) = decode(&good);
     fin.unwrap();
-    assert!(matches!(
-        events.last(),
-        Some(Event::RdbEnd {
-            verified: Some(true),
-            ..
-        })
-    ));
+    assert!(matches!(events.last(), Some(Event::RdbEnd { verified: Some(true), .. })));
     // Trailing bytes fed together with the checksum are taken back out of the digest.
     let mut with_tail = good.clone();
     with_tail.extend_from_slice(b"trailing journal bytes");
     for sizes in [vec![], vec![1], vec![3, 7]] {
         let (events, fin, d) = decode_with(&with_tail, &sizes, RdbDecoder::new(Limits::default()));
         fin.unwrap();
-        assert!(matches!(
-            events.last(),
-            Some(Event::RdbEnd {
-                verified: Some(true),
-                ..
-            })
-        ));
+        assert!(matches!(events.last(), Some(Event::RdbEnd { verified: Some(true), .. })));
         assert_eq!(&d.into_remaining()[..], b"trailing journal bytes");
     }
     let mut bad = good.clone();
     bad[22] ^= 1;
-    assert!(matches!(
-        decode(&bad).1,
-        Err(DecodeError {
-            kind: ErrorKind::Checksum { .. },
-            ..
-        })
-    ));
+    assert!(matches!(decode(&bad).1, Err(DecodeError { kind: ErrorKind::Checksum { .. }, .. })));
     // The unverified decoder does not look at it.
     let (events, _, _) = decode_with(&bad, &[], RdbDecoder::new_unverified(Limits::default()));
     assert!(matches!(events.last(), Some(Event::RdbEnd { verified: None, .. })));
@@ -459,22 +317,13 @@ fn checksums() {
 #[test]
 fn key_options_attach_to_the_next_entry() {
     let mut h = string_entry(0, "k", Some(1000));
-    h.flags = KeyFlags {
-        sticky: true,
-        mc_flags: Some(42),
-    };
+    h.flags = KeyFlags { sticky: true, mc_flags: Some(42) };
     let mut w = RdbWriter::new();
     w.header().raw(&[0xfd, 1, 0, 0, 0]);
     w.entry(&h, &Value::String(Bytes::from("v"))).unwrap();
     let (events, _) = decode(w.as_bytes());
     // FD then FC: the later option wins.
-    assert_eq!(
-        events[1],
-        Event::EntryBegin {
-            id: EntryId(0),
-            header: h.clone()
-        }
-    );
+    assert_eq!(events[1], Event::EntryBegin { id: EntryId(0), header: h.clone() });
     // Options followed by something that is not a key entry.
     let mut w = RdbWriter::new();
     w.header().raw(&[0xfc, 1, 0, 0, 0, 0, 0, 0, 0]).select_db(0);
@@ -506,10 +355,7 @@ fn skipped_records() {
         })
         .collect();
     assert_eq!(ops, vec![244, 248, 249, 245, 246, 247, 222, 223, 222]);
-    assert!(events.contains(&Event::ResizeDb {
-        db_size: 10,
-        expires_size: 2
-    }));
+    assert!(events.contains(&Event::ResizeDb { db_size: 10, expires_size: 2 }));
 }
 
 #[test]
@@ -517,16 +363,10 @@ fn malformed_streams() {
     assert!(matches!(decode(b"REDIX0009").1, Err(DecodeError { offset: 0, .. })));
     let mut w = RdbWriter::new();
     w.header().raw(&[0xcb]);
-    assert_eq!(
-        decode(w.as_bytes()).1.unwrap_err(),
-        DecodeError::at(9, ErrorKind::UnknownOpcode(0xcb))
-    );
+    assert_eq!(decode(w.as_bytes()).1.unwrap_err(), DecodeError::at(9, ErrorKind::UnknownOpcode(0xcb)));
     let mut w = RdbWriter::new();
     w.header().raw(&[0x16, 1, b'k']);
-    assert_eq!(
-        decode(w.as_bytes()).1.unwrap_err(),
-        DecodeError::at(9, ErrorKind::UnknownType(0x16))
-    );
+    assert_eq!(decode(w.as_bytes()).1.unwrap_err(), DecodeError::at(9, ErrorKind::UnknownType(0x16)));
     // The error is sticky.
     let mut d = RdbDecoder::new(Limits::default());
     d.feed(w.as_bytes());
@@ -545,13 +385,7 @@ fn old_versions_have_no_checksum() {
     w.header_version(4).select_db(0).raw(&[0xff]);
     let (events, fin) = decode(w.as_bytes());
     fin.unwrap();
-    assert_eq!(
-        events.last(),
-        Some(&Event::RdbEnd {
-            checksum: 0,
-            verified: None
-        })
-    );
+    assert_eq!(events.last(), Some(&Event::RdbEnd { checksum: 0, verified: None }));
 }
 
 // ---- Round trip under random chunkings -------------------------------------------------------
@@ -587,16 +421,7 @@ fn arb_value() -> impl Strategy<Value = Bytes> {
 fn arb_simple_item() -> impl Strategy<Value = Item> {
     let entry = (arb_header(), arb_value()).prop_map(|((key, expire_ms, sticky, mc), v)| {
         let flags = KeyFlags { sticky, mc_flags: mc };
-        Item::Entry(
-            EntryHeader {
-                db: 0,
-                key,
-                value_type: ValueType::String,
-                expire_ms,
-                flags,
-            },
-            v,
-        )
+        Item::Entry(EntryHeader { db: 0, key, value_type: ValueType::String, expire_ms, flags }, v)
     });
     let blob = ("[a-z]{1,5}", "[a-z]{0,40}", 0u32..4, any::<bool>())
         .prop_map(|(k, v, db, lzf)| Item::Blob(set_cmd(db, &k, &v), lzf));
@@ -607,13 +432,7 @@ fn arb_item() -> impl Strategy<Value = Item> {
     let tagged = (1u32..4, arb_header(), arb_value(), 1usize..64).prop_map(|(sid, (key, expire_ms, _, _), v, ps)| {
         Item::Tagged(
             sid,
-            EntryHeader {
-                db: 0,
-                key,
-                value_type: ValueType::String,
-                expire_ms,
-                flags: KeyFlags::default(),
-            },
+            EntryHeader { db: 0, key, value_type: ValueType::String, expire_ms, flags: KeyFlags::default() },
             v,
             ps,
         )
@@ -641,10 +460,7 @@ fn summarize(events: &[Event]) -> Summary {
                 keys.insert(*id, header.key.to_vec());
                 s.entries.insert(header.key.to_vec(), (header.clone(), Vec::new()));
             }
-            Event::EntryChunk {
-                id,
-                chunk: Chunk::Str(b),
-            } => {
+            Event::EntryChunk { id, chunk: Chunk::Str(b) } => {
                 let k = &keys[id];
                 s.entries.get_mut(k).unwrap().1.extend_from_slice(b);
             }
@@ -685,8 +501,7 @@ fn build(items: &[Item]) -> (Vec<u8>, Summary) {
                 let mut w = RdbWriter::new();
                 w.journal_blob(rec, *lzf);
                 out.extend_from_slice(w.as_bytes());
-                exp.order
-                    .push(format!("{:?}", Event::JournalBlob { record: rec.clone() }));
+                exp.order.push(format!("{:?}", Event::JournalBlob { record: rec.clone() }));
                 None
             }
             Item::Entry(h, v) | Item::Tagged(_, h, v, _) => {
@@ -773,13 +588,7 @@ fn build(items: &[Item]) -> (Vec<u8>, Summary) {
     exp.order.push(format!("{:?}", Event::JournalOffset { lsn: 5 }));
     let bytes = w.into_bytes();
     let crc = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().unwrap());
-    exp.order.push(format!(
-        "{:?}",
-        Event::RdbEnd {
-            checksum: crc,
-            verified: Some(true)
-        }
-    ));
+    exp.order.push(format!("{:?}", Event::RdbEnd { checksum: crc, verified: Some(true) }));
     (bytes, exp)
 }
 

@@ -29,16 +29,12 @@ pub struct Dialect {
 impl Dialect {
     /// A Dragonfly master of release `major.minor`.
     pub fn dragonfly(major: u32, minor: u32) -> Dialect {
-        Dialect {
-            target: Target::Dragonfly { major, minor },
-        }
+        Dialect { target: Target::Dragonfly { major, minor } }
     }
 
     /// A Redis server whose `RESTORE` accepts RDB version `rdb_version` (7.0 = 10, 7.2 = 11).
     pub fn redis(rdb_version: u16) -> Dialect {
-        Dialect {
-            target: Target::Redis { rdb_version },
-        }
+        Dialect { target: Target::Redis { rdb_version } }
     }
 
     /// The RDB version this dialect puts in DUMP footers (Dragonfly always says 9).
@@ -68,11 +64,7 @@ fn intset_ok(v: &[Bytes]) -> bool {
 }
 
 fn unsupported(value: &Value, dialect: &Dialect) -> EncodeError {
-    EncodeError::Invalid(format!(
-        "a {} value has no encoding in {:?}",
-        value.kind_name(),
-        dialect.target
-    ))
+    EncodeError::Invalid(format!("a {} value has no encoding in {:?}", value.kind_name(), dialect.target))
 }
 
 /// The type byte `dialect` would write `value` with; an error when it cannot hold the value
@@ -162,23 +154,11 @@ mod tests {
     #[test]
     fn dragonfly_eras() {
         let list = Value::List(vec![b("a")]);
-        assert_eq!(
-            choose_type(&list, &Dialect::dragonfly(1, 23)),
-            Ok(ValueType::ListQuicklist)
-        );
-        assert_eq!(
-            choose_type(&list, &Dialect::dragonfly(1, 24)),
-            Ok(ValueType::ListQuicklist2)
-        );
+        assert_eq!(choose_type(&list, &Dialect::dragonfly(1, 23)), Ok(ValueType::ListQuicklist));
+        assert_eq!(choose_type(&list, &Dialect::dragonfly(1, 24)), Ok(ValueType::ListQuicklist2));
         let hash = Value::Hash(vec![(b("f"), b("v"))]);
-        assert_eq!(
-            choose_type(&hash, &Dialect::dragonfly(1, 30)),
-            Ok(ValueType::HashZiplist)
-        );
-        assert_eq!(
-            choose_type(&hash, &Dialect::dragonfly(1, 31)),
-            Ok(ValueType::HashListpack)
-        );
+        assert_eq!(choose_type(&hash, &Dialect::dragonfly(1, 30)), Ok(ValueType::HashZiplist));
+        assert_eq!(choose_type(&hash, &Dialect::dragonfly(1, 31)), Ok(ValueType::HashListpack));
         let big = Value::Hash(vec![(b("f"), Bytes::from(vec![b'x'; 65]))]);
         assert_eq!(choose_type(&big, &Dialect::dragonfly(1, 31)), Ok(ValueType::Hash));
         let many = Value::Zset((0..129).map(|i| (b(&i.to_string()), 1.0)).collect());
@@ -188,14 +168,8 @@ mod tests {
         let strs = Value::Set(vec![b("1"), b("x")]);
         assert_eq!(choose_type(&strs, &Dialect::dragonfly(1, 40)), Ok(ValueType::Set));
         let stream = Value::Stream(Box::default());
-        assert_eq!(
-            choose_type(&stream, &Dialect::dragonfly(1, 26)),
-            Ok(ValueType::StreamListpacks)
-        );
-        assert_eq!(
-            choose_type(&stream, &Dialect::dragonfly(1, 27)),
-            Ok(ValueType::StreamListpacks3)
-        );
+        assert_eq!(choose_type(&stream, &Dialect::dragonfly(1, 26)), Ok(ValueType::StreamListpacks));
+        assert_eq!(choose_type(&stream, &Dialect::dragonfly(1, 27)), Ok(ValueType::StreamListpacks3));
         let json = Value::Json(b("{}"));
         assert_eq!(choose_type(&json, &Dialect::dragonfly(1, 14)), Ok(ValueType::JsonOld));
         assert_eq!(choose_type(&json, &Dialect::dragonfly(1, 15)), Ok(ValueType::Json));
@@ -214,10 +188,7 @@ mod tests {
         assert_eq!(choose_type(&s, &r11), Ok(ValueType::StreamListpacks3));
         assert!(choose_type(&Value::Json(b("1")), &r10).is_err());
         assert!(choose_type(&Value::SetWithTtl(vec![]), &r11).is_err());
-        assert_eq!(
-            choose_type(&Value::List(vec![]), &Dialect::redis(9)),
-            Ok(ValueType::ListQuicklist)
-        );
+        assert_eq!(choose_type(&Value::List(vec![]), &Dialect::redis(9)), Ok(ValueType::ListQuicklist));
         assert!(r10.is_redis());
     }
 }

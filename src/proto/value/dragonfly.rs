@@ -170,9 +170,8 @@ impl DfDec {
     fn cms(&mut self, input: &mut BytesMut, limits: &Limits) -> Result<Read<Chunk>, ErrorKind> {
         if self.stage == 0 {
             ready!(self.nums_until(input, 3)?);
-            let cells = self.nums[0]
-                .checked_mul(self.nums[1])
-                .ok_or_else(|| corrupt("CMS", "width × depth overflows"))?;
+            let cells =
+                self.nums[0].checked_mul(self.nums[1]).ok_or_else(|| corrupt("CMS", "width × depth overflows"))?;
             check_limit("CMS counter count", cells, limits.max_elements)?;
             string::check_len(cells.saturating_mul(8), limits)?;
             self.left = cells;
@@ -244,10 +243,7 @@ impl DfDec {
                     let counters = ready!(string::read(input, limits)?);
                     let expect = self.nums[2].checked_mul(self.nums[3]).and_then(|c| c.checked_mul(4));
                     if expect != Some(counters.len() as u64) {
-                        return Err(corrupt(
-                            "TOPK",
-                            format_args!("counter array of {} bytes", counters.len()),
-                        ));
+                        return Err(corrupt("TOPK", format_args!("counter array of {} bytes", counters.len())));
                     }
                     return Ok(Read::Done(Chunk::TopK(Box::new(TopK {
                         k: self.nums[1],
@@ -323,12 +319,7 @@ pub(crate) fn encode_sbf(out: &mut Vec<u8>, s: &Sbf, chunked: bool) -> Result<()
 /// Writes a CMS body.
 pub(crate) fn encode_cms(out: &mut Vec<u8>, c: &Cms) -> Result<(), EncodeError> {
     if c.width.checked_mul(c.depth) != Some(c.counters.len() as u64) {
-        return Err(EncodeError::Invalid(format!(
-            "CMS {}×{} with {} counters",
-            c.width,
-            c.depth,
-            c.counters.len()
-        )));
+        return Err(EncodeError::Invalid(format!("CMS {}×{} with {} counters", c.width, c.depth, c.counters.len())));
     }
     for v in [c.width, c.depth, c.total_count] {
         packed::write(out, v);
@@ -365,14 +356,7 @@ pub(crate) fn encode_topk(out: &mut Vec<u8>, t: &TopK) -> Result<(), EncodeError
 
 /// Writes a cuckoo filter body.
 pub(crate) fn encode_cuckoo(out: &mut Vec<u8>, c: &Cuckoo) -> Result<(), EncodeError> {
-    for v in [
-        c.slots_per_bucket,
-        c.max_iterations,
-        c.expansion,
-        c.num_buckets,
-        c.num_items,
-        c.num_deletes,
-    ] {
+    for v in [c.slots_per_bucket, c.max_iterations, c.expansion, c.num_buckets, c.num_items, c.num_deletes] {
         packed::write(out, v);
     }
     packed::write(out, c.filters.len() as u64);

@@ -23,10 +23,7 @@ const STREAM_NODE_ENTRIES: usize = 100;
 const STREAM_NODE_BYTES: usize = 4096;
 
 fn mismatch(value: &Value, ty: ValueType) -> EncodeError {
-    EncodeError::TypeMismatch {
-        value: value.kind_name(),
-        ty: ty.code(),
-    }
+    EncodeError::TypeMismatch { value: value.kind_name(), ty: ty.code() }
 }
 
 fn count(out: &mut Vec<u8>, n: usize) {
@@ -120,11 +117,7 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value, ty: ValueType) -> Result<(
         (T::ZsetZiplist | T::ZsetListpack, Value::Zset(v)) => {
             let texts: Vec<String> = v.iter().map(|(_, s)| format_score(*s)).collect();
             let flat = v.iter().zip(&texts).flat_map(|((m, _), t)| [&m[..], t.as_bytes()]);
-            let blob = if ty == T::ZsetZiplist {
-                ziplist::encode(flat)?
-            } else {
-                listpack::encode(flat)?
-            };
+            let blob = if ty == T::ZsetZiplist { ziplist::encode(flat)? } else { listpack::encode(flat)? };
             string::write_raw(out, &blob);
         }
         (T::StreamListpacks | T::StreamListpacks2 | T::StreamListpacks3, Value::Stream(s)) => stream(out, s, ty)?,
@@ -211,9 +204,7 @@ fn id_be(id: super::super::model::StreamId) -> [u8; 16] {
 
 /// One stream node: master fields from the first entry, SAMEFIELDS where the names match.
 fn stream_node(entries: &[StreamEntry]) -> Result<Vec<u8>, EncodeError> {
-    let first = entries
-        .first()
-        .ok_or_else(|| EncodeError::Invalid("empty stream node".into()))?;
+    let first = entries.first().ok_or_else(|| EncodeError::Invalid("empty stream node".into()))?;
     let base = first.id;
     let mut w = listpack::Writer::new();
     w.push_int(entries.len() as i64);
@@ -247,9 +238,7 @@ fn stream_node(entries: &[StreamEntry]) -> Result<Vec<u8>, EncodeError> {
 
 fn stream(out: &mut Vec<u8>, s: &Stream, ty: ValueType) -> Result<(), EncodeError> {
     if s.entries.windows(2).any(|w| w[0].id >= w[1].id) {
-        return Err(EncodeError::Invalid(
-            "stream entry ids must be strictly increasing".into(),
-        ));
+        return Err(EncodeError::Invalid("stream entry ids must be strictly increasing".into()));
     }
     let version = match ty {
         ValueType::StreamListpacks => 1,
@@ -283,13 +272,7 @@ fn stream(out: &mut Vec<u8>, s: &Stream, ty: ValueType) -> Result<(), EncodeErro
     }
     if version >= 2 {
         let v2 = m.v2.unwrap_or_default();
-        for v in [
-            v2.first_id.ms,
-            v2.first_id.seq,
-            v2.max_deleted_id.ms,
-            v2.max_deleted_id.seq,
-            v2.entries_added,
-        ] {
+        for v in [v2.first_id.ms, v2.first_id.seq, v2.max_deleted_id.ms, v2.max_deleted_id.seq, v2.entries_added] {
             packed::write(out, v);
         }
     }

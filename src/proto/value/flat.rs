@@ -133,11 +133,7 @@ impl Counted {
                     self.sink.push_bytes(s)?
                 }
                 Expect::Score => {
-                    let v = if self.binary_scores {
-                        ready!(read_f64(input))
-                    } else {
-                        ready!(read_score_text(input)?)
-                    };
+                    let v = if self.binary_scores { ready!(read_f64(input)) } else { ready!(read_score_text(input)?) };
                     self.sink.push_score(v)?
                 }
                 Expect::Ttl => {
@@ -171,23 +167,14 @@ impl Zipmap {
         if data.last() != Some(&0xff) || data.len() < 2 {
             return Err(corrupt("zipmap", "missing 0xFF terminator"));
         }
-        Ok(Zipmap {
-            data,
-            pos: 1,
-            value_next: false,
-            declared: (first < 254).then_some(first),
-            pairs: 0,
-        })
+        Ok(Zipmap { data, pos: 1, value_next: false, declared: (first < 254).then_some(first), pairs: 0 })
     }
 
     fn len_at(&self, pos: usize) -> Result<(Option<usize>, usize), ErrorKind> {
         match self.data.get(pos) {
             Some(0xff) => Ok((None, 1)),
             Some(254) => {
-                let b = self
-                    .data
-                    .get(pos + 1..pos + 5)
-                    .ok_or_else(|| corrupt("zipmap", "truncated length"))?;
+                let b = self.data.get(pos + 1..pos + 5).ok_or_else(|| corrupt("zipmap", "truncated length"))?;
                 Ok((Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize), 5))
             }
             Some(&l) => Ok((Some(usize::from(l)), 1)),
@@ -206,10 +193,7 @@ impl Zipmap {
             }
             if let Some(d) = self.declared {
                 if u64::from(d) != self.pairs {
-                    return Err(corrupt(
-                        "zipmap",
-                        format_args!("header says {d} pairs, found {}", self.pairs),
-                    ));
+                    return Err(corrupt("zipmap", format_args!("header says {d} pairs, found {}", self.pairs)));
                 }
             }
             return Ok(None);
@@ -217,20 +201,13 @@ impl Zipmap {
         let mut start = self.pos + n;
         let mut free = 0usize;
         if self.value_next {
-            free = usize::from(
-                *self
-                    .data
-                    .get(start)
-                    .ok_or_else(|| corrupt("zipmap", "truncated free byte"))?,
-            );
+            free = usize::from(*self.data.get(start).ok_or_else(|| corrupt("zipmap", "truncated free byte"))?);
             start += 1;
             self.pairs += 1;
         }
         let end = start.checked_add(len).filter(|&e| e < self.data.len());
         let end = end.ok_or_else(|| corrupt("zipmap", "entry runs past the end"))?;
-        self.pos = end
-            .checked_add(free)
-            .ok_or_else(|| corrupt("zipmap", "free bytes overflow"))?;
+        self.pos = end.checked_add(free).ok_or_else(|| corrupt("zipmap", "free bytes overflow"))?;
         self.value_next = !self.value_next;
         Ok(Some(Elem::Str(self.data.slice(start..end))))
     }
@@ -292,9 +269,7 @@ impl BlobCursor {
             let out = match sink.expect() {
                 Expect::Bytes => sink.push_bytes(e.into_bytes())?,
                 Expect::Score => {
-                    let v = e
-                        .as_f64()
-                        .ok_or_else(|| corrupt("zset score", format_args!("{e:?} is not a number")))?;
+                    let v = e.as_f64().ok_or_else(|| corrupt("zset score", format_args!("{e:?} is not a number")))?;
                     sink.push_score(v)?
                 }
                 Expect::Ttl => return Err(corrupt("container", "TTLs cannot be stored in a blob")),
@@ -319,12 +294,7 @@ pub(crate) struct BlobDec {
 impl BlobDec {
     pub(crate) fn new(ty: ValueType, limits: &Limits) -> BlobDec {
         let shape = Shape::of(ty).unwrap_or(Shape::List);
-        BlobDec {
-            ty,
-            cursor: None,
-            sink: Sink::new(shape, limits),
-            flushed: false,
-        }
+        BlobDec { ty, cursor: None, sink: Sink::new(shape, limits), flushed: false }
     }
 
     pub(crate) fn step(&mut self, input: &mut BytesMut, limits: &Limits) -> Result<Read<Step>, ErrorKind> {
@@ -395,10 +365,7 @@ impl QuicklistDec {
                     None => {
                         let c = ready!(read_packed(input)?);
                         if c != 1 && c != 2 {
-                            return Err(corrupt(
-                                "quicklist",
-                                format_args!("node container {c} (expected 1 or 2)"),
-                            ));
+                            return Err(corrupt("quicklist", format_args!("node container {c} (expected 1 or 2)")));
                         }
                         self.container = Some(c);
                         c

@@ -92,11 +92,7 @@ impl ValueDecoder {
             T::Json | T::JsonOld => Inner::Json(false),
             T::Sbf | T::Sbf2 | T::Cms | T::TopK | T::Cuckoo => Inner::Df(Box::new(dragonfly::DfDec::new(ty))),
         };
-        ValueDecoder {
-            limits,
-            inner,
-            finished: false,
-        }
+        ValueDecoder { limits, inner, finished: false }
     }
 
     /// Decodes the next chunk from the front of `input`: `Done(Some(chunk))` for each chunk,

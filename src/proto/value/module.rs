@@ -39,16 +39,12 @@ pub fn module_name(id: u64) -> String {
 pub fn module_id(name: &str, encver: u64) -> Result<u64, EncodeError> {
     let bytes = name.as_bytes();
     if bytes.len() != 9 || encver > 1023 {
-        return Err(EncodeError::Invalid(format!(
-            "module name {name:?} / encver {encver} not encodable"
-        )));
+        return Err(EncodeError::Invalid(format!("module name {name:?} / encver {encver} not encodable")));
     }
     let mut id = 0u64;
     for &c in bytes {
         let idx = CHARSET.iter().position(|&x| x == c).ok_or_else(|| {
-            EncodeError::Invalid(format!(
-                "module name {name:?} has a character outside the module charset"
-            ))
+            EncodeError::Invalid(format!("module name {name:?} has a character outside the module charset"))
         })?;
         id = (id << 6) | idx as u64;
     }
@@ -119,12 +115,7 @@ impl ModuleDec {
                 return Chunk::Json(text.clone());
             }
         }
-        Chunk::Module(Box::new(ModuleValue {
-            module_id: id,
-            name,
-            encver,
-            items,
-        }))
+        Chunk::Module(Box::new(ModuleValue { module_id: id, name, encver, items }))
     }
 }
 

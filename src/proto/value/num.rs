@@ -10,9 +10,7 @@ pub(crate) fn ttl_from_wire(v: i64) -> Result<Option<i64>, ErrorKind> {
     if v == -1 {
         return Ok(None);
     }
-    v.checked_add(TTL_BASE)
-        .map(Some)
-        .ok_or_else(|| corrupt("member TTL", format_args!("{v} overflows")))
+    v.checked_add(TTL_BASE).map(Some).ok_or_else(|| corrupt("member TTL", format_args!("{v} overflows")))
 }
 
 /// Converts an absolute TTL (Unix seconds, `None` = no TTL) to the wire value.
@@ -34,11 +32,7 @@ pub fn format_score(score: f64) -> String {
         return if score > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if score == 0.0 {
-        return if score.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if score.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     if score.fract() == 0.0 && score.abs() < 9_223_372_036_854_775_808.0 {
         return (score as i64).to_string();

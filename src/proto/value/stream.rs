@@ -33,14 +33,12 @@ struct NodeIter {
 }
 
 fn next_elem(lp: &mut listpack::Cursor) -> Result<Elem, ErrorKind> {
-    lp.next()?
-        .ok_or_else(|| corrupt("stream node", "listpack ends inside an entry"))
+    lp.next()?.ok_or_else(|| corrupt("stream node", "listpack ends inside an entry"))
 }
 
 fn next_int(lp: &mut listpack::Cursor) -> Result<i64, ErrorKind> {
     let e = next_elem(lp)?;
-    e.as_i64()
-        .ok_or_else(|| corrupt("stream node", format_args!("expected an integer, found {e:?}")))
+    e.as_i64().ok_or_else(|| corrupt("stream node", format_args!("expected an integer, found {e:?}")))
 }
 
 fn next_count(lp: &mut listpack::Cursor, limits: &Limits) -> Result<u64, ErrorKind> {
@@ -66,9 +64,7 @@ impl NodeIter {
         if next_int(&mut lp)? != 0 {
             return Err(corrupt("stream node", "master entry not terminated by 0"));
         }
-        let left = count
-            .checked_add(deleted)
-            .ok_or_else(|| corrupt("stream node", "entry count overflows"))?;
+        let left = count.checked_add(deleted).ok_or_else(|| corrupt("stream node", "entry count overflows"))?;
         Ok(NodeIter { lp, base, fields, left })
     }
 
@@ -106,10 +102,7 @@ impl NodeIter {
         };
         let lp_count = next_int(lp)?;
         if u64::try_from(lp_count).ok() != Some(expect_count) {
-            return Err(corrupt(
-                "stream node",
-                format_args!("lp_count {lp_count}, expected {expect_count}"),
-            ));
+            return Err(corrupt("stream node", format_args!("lp_count {lp_count}, expected {expect_count}")));
         }
         self.left -= 1;
         if flags & FLAG_DELETED != 0 {
@@ -168,12 +161,7 @@ impl GroupBuild {
             got: 0,
             left: 0,
             consumers_left: 0,
-            consumer: Consumer {
-                name: Bytes::new(),
-                seen_time_ms: 0,
-                active_time_ms: None,
-                pending: Vec::new(),
-            },
+            consumer: Consumer { name: Bytes::new(), seen_time_ms: 0, active_time_ms: None, pending: Vec::new() },
         }
     }
 }
@@ -249,11 +237,7 @@ impl StreamDec {
                         max_deleted_id: StreamId { ms: n[5], seq: n[6] },
                         entries_added: n[7],
                     });
-                    let meta = StreamMeta {
-                        length: n[0],
-                        last_id: StreamId { ms: n[1], seq: n[2] },
-                        v2,
-                    };
+                    let meta = StreamMeta { length: n[0], last_id: StreamId { ms: n[1], seq: n[2] }, v2 };
                     self.groups_left = n[need - 1];
                     check_limit("stream group count", self.groups_left, limits.max_elements)?;
                     self.phase = Phase::Groups;
@@ -347,10 +331,7 @@ impl StreamDec {
                         gb.nums[gb.got] = ready!(read_packed(input)?);
                         gb.got += 1;
                     }
-                    gb.group.last_delivered = StreamId {
-                        ms: gb.nums[0],
-                        seq: gb.nums[1],
-                    };
+                    gb.group.last_delivered = StreamId { ms: gb.nums[0], seq: gb.nums[1] };
                     gb.group.entries_read = (version >= 2).then_some(gb.nums[2]);
                     gb.stage = GStage::PelSize;
                 }
@@ -373,11 +354,7 @@ impl StreamDec {
                             Read::Need(n) => return Ok(Read::Need(24 + n)),
                         };
                         input.advance(24 + n);
-                        gb.group.pel.push(PendingEntry {
-                            id,
-                            delivery_time_ms: time,
-                            delivery_count: count,
-                        });
+                        gb.group.pel.push(PendingEntry { id, delivery_time_ms: time, delivery_count: count });
                         gb.left -= 1;
                     }
                     gb.stage = GStage::ConsCount;
@@ -400,11 +377,7 @@ impl StreamDec {
                 }
                 GStage::ConsSeen => {
                     gb.consumer.seen_time_ms = u64::from_le_bytes(ready!(read_fixed::<8>(input)));
-                    gb.stage = if version >= 3 {
-                        GStage::ConsActive
-                    } else {
-                        GStage::ConsPelSize
-                    };
+                    gb.stage = if version >= 3 { GStage::ConsActive } else { GStage::ConsPelSize };
                 }
                 GStage::ConsActive => {
                     gb.consumer.active_time_ms = Some(u64::from_le_bytes(ready!(read_fixed::<8>(input))));
@@ -426,12 +399,7 @@ impl StreamDec {
                     }
                     let c = std::mem::replace(
                         &mut gb.consumer,
-                        Consumer {
-                            name: Bytes::new(),
-                            seen_time_ms: 0,
-                            active_time_ms: None,
-                            pending: Vec::new(),
-                        },
+                        Consumer { name: Bytes::new(), seen_time_ms: 0, active_time_ms: None, pending: Vec::new() },
                     );
                     gb.group.consumers.push(c);
                     gb.consumers_left -= 1;

@@ -103,23 +103,13 @@ fn id_strategy() -> impl Strategy<Value = StreamId> {
 }
 
 fn stream_strategy(version: u8) -> impl Strategy<Value = Value> {
-    let field = prop_oneof![
-        Just(Bytes::from("a")),
-        Just(Bytes::from("b")),
-        Just(Bytes::from("12")),
-        bytes_strategy()
-    ];
+    let field = prop_oneof![Just(Bytes::from("a")), Just(Bytes::from("b")), Just(Bytes::from("12")), bytes_strategy()];
     let entries = proptest::collection::btree_map(
         id_strategy(),
         proptest::collection::vec((field, bytes_strategy()), 1..4),
         0..30,
     );
-    let consumer = (
-        bytes_strategy(),
-        any::<u64>(),
-        any::<u64>(),
-        proptest::collection::vec(id_strategy(), 0..3),
-    );
+    let consumer = (bytes_strategy(), any::<u64>(), any::<u64>(), proptest::collection::vec(id_strategy(), 0..3));
     let group = (
         bytes_strategy(),
         id_strategy(),
@@ -127,17 +117,10 @@ fn stream_strategy(version: u8) -> impl Strategy<Value = Value> {
         proptest::collection::vec((id_strategy(), any::<u64>(), any::<u64>()), 0..4),
         proptest::collection::vec(consumer, 0..3),
     );
-    (
-        entries,
-        id_strategy(),
-        any::<u64>(),
-        proptest::collection::vec(group, 0..3),
-    )
-        .prop_map(move |(entries, extra, added, groups)| {
-            let entries: Vec<StreamEntry> = entries
-                .into_iter()
-                .map(|(id, fields)| StreamEntry { id, fields })
-                .collect();
+    (entries, id_strategy(), any::<u64>(), proptest::collection::vec(group, 0..3)).prop_map(
+        move |(entries, extra, added, groups)| {
+            let entries: Vec<StreamEntry> =
+                entries.into_iter().map(|(id, fields)| StreamEntry { id, fields }).collect();
             let last = entries.last().map(|e| e.id).unwrap_or(extra);
             let meta = StreamMeta {
                 length: entries.len() as u64,
@@ -156,11 +139,7 @@ fn stream_strategy(version: u8) -> impl Strategy<Value = Value> {
                     entries_read: (version >= 2).then_some(read),
                     pel: pel
                         .into_iter()
-                        .map(|(id, t, c)| PendingEntry {
-                            id,
-                            delivery_time_ms: t,
-                            delivery_count: c,
-                        })
+                        .map(|(id, t, c)| PendingEntry { id, delivery_time_ms: t, delivery_count: c })
                         .collect(),
                     consumers: consumers
                         .into_iter()
@@ -174,7 +153,8 @@ fn stream_strategy(version: u8) -> impl Strategy<Value = Value> {
                 })
                 .collect();
             Value::Stream(Box::new(Stream { entries, meta, groups }))
-        })
+        },
+    )
 }
 
 fn module_strategy() -> impl Strategy<Value = Value> {
@@ -187,12 +167,7 @@ fn module_strategy() -> impl Strategy<Value = Value> {
     ];
     ("X[A-Za-z0-9_-]{8}", 0u64..1024, proptest::collection::vec(item, 0..6)).prop_map(|(name, encver, items)| {
         let module_id = super::module_id(&name, encver).unwrap();
-        Value::Module(Box::new(ModuleValue {
-            module_id,
-            name,
-            encver,
-            items,
-        }))
+        Value::Module(Box::new(ModuleValue { module_id, name, encver, items }))
     })
 }
 
@@ -208,61 +183,22 @@ fn df_strategy() -> impl Strategy<Value = (Value, ValueType)> {
         proptest::collection::vec((0u64..20, filter_bits.clone()), 0..3),
     )
         .prop_map(|(chunked, g, p, a, b, c, f)| {
-            let filters = f
-                .into_iter()
-                .map(|(hash_count, bits)| SbfFilter { hash_count, bits })
-                .collect();
-            let v = Sbf {
-                grow_factor: g,
-                fp_prob: p,
-                prev_size: a,
-                current_size: b,
-                max_capacity: c,
-                filters,
-            };
-            (
-                Value::Sbf(Box::new(v)),
-                if chunked { ValueType::Sbf2 } else { ValueType::Sbf },
-            )
+            let filters = f.into_iter().map(|(hash_count, bits)| SbfFilter { hash_count, bits }).collect();
+            let v = Sbf { grow_factor: g, fp_prob: p, prev_size: a, current_size: b, max_capacity: c, filters };
+            (Value::Sbf(Box::new(v)), if chunked { ValueType::Sbf2 } else { ValueType::Sbf })
         });
     let cms = (0u64..6, 0u64..6, any::<u64>(), any::<i64>()).prop_map(|(w, d, t, seed)| {
         let counters = (0..w * d).map(|i| seed.wrapping_mul(i as i64 + 1)).collect();
-        (
-            Value::Cms(Box::new(Cms {
-                width: w,
-                depth: d,
-                total_count: t,
-                counters,
-            })),
-            ValueType::Cms,
-        )
+        (Value::Cms(Box::new(Cms { width: w, depth: d, total_count: t, counters })), ValueType::Cms)
     });
-    let topk = (
-        1u64..10,
-        0u64..5,
-        0u64..5,
-        0.0f64..1.0,
-        proptest::collection::vec((bytes_strategy(), any::<u64>()), 0..4),
-    )
-        .prop_map(|(k, w, d, decay, heap)| {
-            let counters = Bytes::from((0..w * d * 4).map(|i| i as u8).collect::<Vec<u8>>());
-            (
-                Value::TopK(Box::new(TopK {
-                    k,
-                    width: w,
-                    depth: d,
-                    decay,
-                    heap,
-                    counters,
-                })),
-                ValueType::TopK,
-            )
-        });
-    let cuckoo = (
-        proptest::collection::vec(any::<u64>(), 6),
-        proptest::collection::vec(filter_bits, 0..3),
-    )
-        .prop_map(|(n, filters)| {
+    let topk =
+        (1u64..10, 0u64..5, 0u64..5, 0.0f64..1.0, proptest::collection::vec((bytes_strategy(), any::<u64>()), 0..4))
+            .prop_map(|(k, w, d, decay, heap)| {
+                let counters = Bytes::from((0..w * d * 4).map(|i| i as u8).collect::<Vec<u8>>());
+                (Value::TopK(Box::new(TopK { k, width: w, depth: d, decay, heap, counters })), ValueType::TopK)
+            });
+    let cuckoo = (proptest::collection::vec(any::<u64>(), 6), proptest::collection::vec(filter_bits, 0..3)).prop_map(
+        |(n, filters)| {
             let c = Cuckoo {
                 slots_per_bucket: n[0],
                 max_iterations: n[1],
@@ -273,7 +209,8 @@ fn df_strategy() -> impl Strategy<Value = (Value, ValueType)> {
                 filters,
             };
             (Value::Cuckoo(Box::new(c)), ValueType::Cuckoo)
-        });
+        },
+    );
     prop_oneof![sbf, cms, topk, cuckoo]
 }
 
@@ -291,37 +228,15 @@ pub(crate) fn model_strategy() -> impl Strategy<Value = (Value, ValueType)> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..3000).prop_map(|s| (Value::String(Bytes::from(s)), T::String)),
         bytes_strategy().prop_map(|s| (Value::String(s), T::String)),
-        (
-            list,
-            prop_oneof![
-                Just(T::List),
-                Just(T::ListZiplist),
-                Just(T::ListQuicklist),
-                Just(T::ListQuicklist2)
-            ]
-        )
+        (list, prop_oneof![Just(T::List), Just(T::ListZiplist), Just(T::ListQuicklist), Just(T::ListQuicklist2)])
             .prop_map(|(v, t)| (Value::List(v), t)),
-        proptest::collection::vec(
-            proptest::collection::vec(any::<u8>(), 0..9000).prop_map(Bytes::from),
-            1..4
-        )
-        .prop_map(|v| (Value::List(v), T::ListQuicklist2)),
+        proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..9000).prop_map(Bytes::from), 1..4)
+            .prop_map(|v| (Value::List(v), T::ListQuicklist2)),
         (set, prop_oneof![Just(T::Set), Just(T::SetListpack)]).prop_map(|(v, t)| (Value::Set(v), t)),
         ints.prop_map(|v| (Value::Set(v), T::SetIntset)),
-        (
-            hash,
-            prop_oneof![Just(T::Hash), Just(T::HashZiplist), Just(T::HashListpack)]
-        )
+        (hash, prop_oneof![Just(T::Hash), Just(T::HashZiplist), Just(T::HashListpack)])
             .prop_map(|(v, t)| (Value::Hash(v), t)),
-        (
-            zset,
-            prop_oneof![
-                Just(T::ZsetV1),
-                Just(T::Zset2),
-                Just(T::ZsetZiplist),
-                Just(T::ZsetListpack)
-            ]
-        )
+        (zset, prop_oneof![Just(T::ZsetV1), Just(T::Zset2), Just(T::ZsetZiplist), Just(T::ZsetListpack)])
             .prop_map(|(v, t)| (Value::Zset(v), t)),
         proptest::collection::btree_map(bytes_strategy(), (bytes_strategy(), ttl_strategy()), 0..20).prop_map(|m| (
             Value::HashWithTtl(m.into_iter().map(|(f, (v, t))| (f, v, t)).collect()),
@@ -332,10 +247,7 @@ pub(crate) fn model_strategy() -> impl Strategy<Value = (Value, ValueType)> {
         stream_strategy(1).prop_map(|v| (v, T::StreamListpacks)),
         stream_strategy(2).prop_map(|v| (v, T::StreamListpacks2)),
         stream_strategy(3).prop_map(|v| (v, T::StreamListpacks3)),
-        (
-            bytes_strategy(),
-            prop_oneof![Just(T::Json), Just(T::JsonOld), Just(T::Module2)]
-        )
+        (bytes_strategy(), prop_oneof![Just(T::Json), Just(T::JsonOld), Just(T::Module2)])
             .prop_map(|(t, ty)| (Value::Json(t), ty)),
         module_strategy().prop_map(|v| (v, T::Module2)),
         df_strategy(),
@@ -343,11 +255,7 @@ pub(crate) fn model_strategy() -> impl Strategy<Value = (Value, ValueType)> {
 }
 
 fn limits_strategy() -> impl Strategy<Value = Limits> {
-    (1usize..12, 1usize..400).prop_map(|(e, b)| Limits {
-        batch_elements: e,
-        batch_bytes: b,
-        ..Limits::default()
-    })
+    (1usize..12, 1usize..400).prop_map(|(e, b)| Limits { batch_elements: e, batch_bytes: b, ..Limits::default() })
 }
 
 proptest! {
@@ -451,28 +359,14 @@ proptest! {
 }
 
 fn tiny() -> Limits {
-    Limits {
-        max_string: 1000,
-        max_elements: 100,
-        max_decompressed: 1000,
-        ..Limits::default()
-    }
+    Limits { max_string: 1000, max_elements: 100, max_decompressed: 1000, ..Limits::default() }
 }
 
 #[test]
 fn huge_declared_sizes_fail_fast() {
     use ValueType as T;
     let huge_count = [0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
-    for ty in [
-        T::List,
-        T::Set,
-        T::Hash,
-        T::Zset2,
-        T::ZsetV1,
-        T::HashWithExpiry,
-        T::SetWithExpiry,
-        T::ListQuicklist2,
-    ] {
+    for ty in [T::List, T::Set, T::Hash, T::Zset2, T::ZsetV1, T::HashWithExpiry, T::SetWithExpiry, T::ListQuicklist2] {
         let r = run(ty, &huge_count, Limits::default(), &Feed::Whole);
         assert!(matches!(r, Err(ErrorKind::Limit { .. })), "{ty:?}: {r:?}");
     }
@@ -482,10 +376,7 @@ fn huge_declared_sizes_fail_fast() {
         assert!(matches!(r, Err(ErrorKind::Limit { .. })), "{ty:?}: {r:?}");
     }
     // Count over the element limit even though it would fit in memory.
-    assert!(matches!(
-        run(T::Set, &[0x40, 0x65], tiny(), &Feed::Whole),
-        Err(ErrorKind::Limit { .. })
-    ));
+    assert!(matches!(run(T::Set, &[0x40, 0x65], tiny(), &Feed::Whole), Err(ErrorKind::Limit { .. })));
     // Stream: node count, then group PEL sizes.
     assert!(matches!(
         run(T::StreamListpacks3, &huge_count, Limits::default(), &Feed::Whole),
@@ -493,39 +384,22 @@ fn huge_declared_sizes_fail_fast() {
     ));
     // CMS with width × depth over the limit.
     let cms = [0x80, 0, 1, 0, 0, 0x80, 0, 1, 0, 0, 0];
-    assert!(matches!(
-        run(T::Cms, &cms, tiny(), &Feed::Whole),
-        Err(ErrorKind::Limit { .. })
-    ));
+    assert!(matches!(run(T::Cms, &cms, tiny(), &Feed::Whole), Err(ErrorKind::Limit { .. })));
     // SBF2 filter of a declared 4 GiB.
-    let sbf = [
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 0x80, 0xff, 0xff, 0xff, 0xff,
-    ];
-    assert!(matches!(
-        run(T::Sbf2, &sbf, tiny(), &Feed::Whole),
-        Err(ErrorKind::Limit { .. })
-    ));
+    let sbf = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 0x80, 0xff, 0xff, 0xff, 0xff];
+    assert!(matches!(run(T::Sbf2, &sbf, tiny(), &Feed::Whole), Err(ErrorKind::Limit { .. })));
     // Many elements inside a listpack over max_elements.
     let members: Vec<Bytes> = (0..150).map(|i| Bytes::from(format!("m{i}"))).collect();
     let mut bytes = Vec::new();
     encode_value(&mut bytes, &Value::Set(members), T::SetListpack).unwrap();
-    let lim = Limits {
-        max_elements: 100,
-        ..Limits::default()
-    };
-    assert!(matches!(
-        run(T::SetListpack, &bytes, lim, &Feed::Whole),
-        Err(ErrorKind::Limit { .. })
-    ));
+    let lim = Limits { max_elements: 100, ..Limits::default() };
+    assert!(matches!(run(T::SetListpack, &bytes, lim, &Feed::Whole), Err(ErrorKind::Limit { .. })));
 }
 
 #[test]
 fn corrupt_containers_are_errors() {
     use ValueType as T;
-    let hash = Value::Hash(vec![
-        (Bytes::from("f"), Bytes::from("v")),
-        (Bytes::from("g"), Bytes::from("w")),
-    ]);
+    let hash = Value::Hash(vec![(Bytes::from("f"), Bytes::from("v")), (Bytes::from("g"), Bytes::from("w"))]);
     let mut good = Vec::new();
     encode_value(&mut good, &hash, T::HashListpack).unwrap();
     assert!(run(T::HashListpack, &good, Limits::default(), &Feed::Whole).is_ok());
@@ -535,28 +409,16 @@ fn corrupt_containers_are_errors() {
         f(&mut b);
         run(T::HashListpack, &b, Limits::default(), &Feed::Whole)
     };
-    assert!(
-        matches!(corrupt(&|b| b[5] = 3), Err(ErrorKind::Corrupt { .. })),
-        "wrong count"
-    );
-    assert!(
-        matches!(corrupt(&|b| *b.last_mut().unwrap() = 0), Err(ErrorKind::Corrupt { .. })),
-        "bad terminator"
-    );
-    assert!(
-        matches!(corrupt(&|b| b[9] = 9), Err(ErrorKind::Corrupt { .. })),
-        "bad backlen"
-    );
+    assert!(matches!(corrupt(&|b| b[5] = 3), Err(ErrorKind::Corrupt { .. })), "wrong count");
+    assert!(matches!(corrupt(&|b| *b.last_mut().unwrap() = 0), Err(ErrorKind::Corrupt { .. })), "bad terminator");
+    assert!(matches!(corrupt(&|b| b[9] = 9), Err(ErrorKind::Corrupt { .. })), "bad backlen");
     // Odd number of elements in a hash listpack.
     let mut odd = Vec::new();
     encode_value(&mut odd, &Value::List(vec![Bytes::from("a")]), T::ListZiplist).unwrap();
     let lp = super::super::listpack::encode([&b"f"[..], b"v", b"g"]).unwrap();
     let mut b = Vec::new();
     super::super::string::write_raw(&mut b, &lp);
-    assert!(matches!(
-        run(T::HashListpack, &b, Limits::default(), &Feed::Whole),
-        Err(ErrorKind::Corrupt { .. })
-    ));
+    assert!(matches!(run(T::HashListpack, &b, Limits::default(), &Feed::Whole), Err(ErrorKind::Corrupt { .. })));
     // Quicklist container 3.
     assert!(run(T::ListQuicklist2, &[1, 3, 0], Limits::default(), &Feed::Whole).is_err());
     // Stream node key of the wrong size.
@@ -604,15 +466,10 @@ fn stream_lp_count_and_deleted_entries() {
     super::super::string::write_raw(&mut body, &lp);
     body.extend_from_slice(&[1, 5, 1, 0]);
     let chunks = run(ValueType::StreamListpacks, &body, Limits::default(), &Feed::Whole).unwrap();
-    let Value::Stream(s) = build(ValueType::StreamListpacks, &chunks) else {
-        panic!("not a stream")
-    };
+    let Value::Stream(s) = build(ValueType::StreamListpacks, &chunks) else { panic!("not a stream") };
     assert_eq!(
         s.entries,
-        vec![StreamEntry {
-            id: StreamId { ms: 5, seq: 1 },
-            fields: vec![(Bytes::from("g"), Bytes::from("y"))]
-        }]
+        vec![StreamEntry { id: StreamId { ms: 5, seq: 1 }, fields: vec![(Bytes::from("g"), Bytes::from("y"))] }]
     );
     assert_eq!(s.meta.last_id, StreamId { ms: 5, seq: 1 });
     // A wrong lp_count is corruption.
@@ -628,17 +485,11 @@ fn stream_lp_count_and_deleted_entries() {
 
 #[test]
 fn string_chunking_is_by_batch_bytes() {
-    let lim = Limits {
-        batch_bytes: 4,
-        ..Limits::default()
-    };
+    let lim = Limits { batch_bytes: 4, ..Limits::default() };
     let chunks = run(ValueType::String, b"\x0ahelloworl", lim, &Feed::Whole);
     assert!(chunks.is_err(), "10-byte header with 9 bytes of body is one short");
     let chunks = run(ValueType::String, b"\x0ahelloworld", lim, &Feed::Bytewise).unwrap();
-    let pieces: Vec<&[u8]> = chunks
-        .iter()
-        .map(|c| if let Chunk::Str(s) = c { &s[..] } else { panic!() })
-        .collect();
+    let pieces: Vec<&[u8]> = chunks.iter().map(|c| if let Chunk::Str(s) = c { &s[..] } else { panic!() }).collect();
     assert_eq!(pieces, [&b"hell"[..], b"owor", b"ld"]);
     let empty = run(ValueType::String, &[0], lim, &Feed::Whole).unwrap();
     assert_eq!(empty, vec![Chunk::Str(Bytes::new())]);
@@ -650,32 +501,17 @@ fn string_chunking_is_by_batch_bytes() {
 fn spec_9_2_values() {
     use ValueType as T;
     let d = |ty, b: &[u8]| build(ty, &decode_chunks(ty, b, &Limits::default()).unwrap());
-    let lst = [
-        1, 2, 0x10, 0x10, 0, 0, 0, 3, 0, 0x81, b'a', 2, 0x81, b'b', 2, 0x81, b'c', 2, 0xff,
-    ];
-    assert_eq!(
-        d(T::ListQuicklist2, &lst),
-        Value::List(vec!["a".into(), "b".into(), "c".into()])
-    );
+    let lst = [1, 2, 0x10, 0x10, 0, 0, 0, 3, 0, 0x81, b'a', 2, 0x81, b'b', 2, 0x81, b'c', 2, 0xff];
+    assert_eq!(d(T::ListQuicklist2, &lst), Value::List(vec!["a".into(), "b".into(), "c".into()]));
     let st = [0x0e, 2, 0, 0, 0, 3, 0, 0, 0, 1, 0, 2, 0, 3, 0];
-    assert_eq!(
-        d(T::SetIntset, &st),
-        Value::Set(vec!["1".into(), "2".into(), "3".into()])
-    );
-    let z = [
-        0x14, 0x14, 0, 0, 0, 4, 0, 0x81, b'a', 2, 1, 1, 0x81, b'b', 2, 0x83, b'2', b'.', b'5', 4, 0xff,
-    ];
-    assert_eq!(
-        d(T::ZsetListpack, &z),
-        Value::Zset(vec![("a".into(), 1.0), ("b".into(), 2.5)])
-    );
+    assert_eq!(d(T::SetIntset, &st), Value::Set(vec!["1".into(), "2".into(), "3".into()]));
+    let z = [0x14, 0x14, 0, 0, 0, 4, 0, 0x81, b'a', 2, 1, 1, 0x81, b'b', 2, 0x83, b'2', b'.', b'5', 4, 0xff];
+    assert_eq!(d(T::ZsetListpack, &z), Value::Zset(vec![("a".into(), 1.0), ("b".into(), 2.5)]));
     let s = [
         1, 0x10, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0x1d, 0x1d, 0, 0, 0, 0x0a, 0, 1, 1, 0, 1, 1, 1, 0x81,
         b'f', 2, 0, 1, 2, 1, 0, 1, 0, 1, 0x81, b'v', 2, 4, 1, 0xff, 1, 1, 1, 1, 1, 0, 0, 1, 0,
     ];
-    let Value::Stream(s) = d(T::StreamListpacks3, &s) else {
-        panic!()
-    };
+    let Value::Stream(s) = d(T::StreamListpacks3, &s) else { panic!() };
     assert_eq!(s.entries.len(), 1);
     assert_eq!(s.entries[0].id, StreamId { ms: 1, seq: 1 });
     assert_eq!(s.entries[0].fields, vec![(Bytes::from("f"), Bytes::from("v"))]);
@@ -691,11 +527,6 @@ fn spec_9_2_values() {
         ]
     );
     let mut out = Vec::new();
-    encode_value(
-        &mut out,
-        &Value::Zset(vec![("a".into(), 1.0), ("b".into(), 2.5)]),
-        T::ZsetListpack,
-    )
-    .unwrap();
+    encode_value(&mut out, &Value::Zset(vec![("a".into(), 1.0), ("b".into(), 2.5)]), T::ZsetListpack).unwrap();
     assert_eq!(out, z);
 }

@@ -62,11 +62,7 @@ fn walk(name: &str, limits: Limits) -> Option<Vec<(u64, Bytes, ValueType, Value)
                 let used = input.len() - probe.len();
                 let body = input.split_to(used);
                 // The same bytes fed one at a time must give the same chunks.
-                assert_eq!(
-                    run(ty, &body, limits, &Feed::Bytewise).unwrap(),
-                    chunks,
-                    "{name}: key {key:?}"
-                );
+                assert_eq!(run(ty, &body, limits, &Feed::Bytewise).unwrap(), chunks, "{name}: key {key:?}");
                 out.push((db, key, ty, build(ty, &chunks)));
             }
         }
@@ -76,11 +72,7 @@ fn walk(name: &str, limits: Limits) -> Option<Vec<(u64, Bytes, ValueType, Value)
 }
 
 fn small_batches() -> Limits {
-    Limits {
-        batch_elements: 3,
-        batch_bytes: 50,
-        ..Limits::default()
-    }
+    Limits { batch_elements: 3, batch_bytes: 50, ..Limits::default() }
 }
 
 fn b(s: &str) -> Bytes {
@@ -88,10 +80,7 @@ fn b(s: &str) -> Bytes {
 }
 
 fn find<'a>(entries: &'a [(u64, Bytes, ValueType, Value)], key: &str) -> (&'a ValueType, &'a Value) {
-    let e = entries
-        .iter()
-        .find(|e| e.1 == key)
-        .unwrap_or_else(|| panic!("key {key} missing"));
+    let e = entries.iter().find(|e| e.1 == key).unwrap_or_else(|| panic!("key {key} missing"));
     (&e.2, &e.3)
 }
 
@@ -126,27 +115,15 @@ fn redis7_small_values() {
     let Some(e) = walk("redis7_small.rdb", small_batches()) else {
         return;
     };
-    assert_eq!(
-        find(&e, "my-list"),
-        (&ValueType::ListQuicklist2, &Value::List(vec![b("list2"), b("list1")]))
-    );
+    assert_eq!(find(&e, "my-list"), (&ValueType::ListQuicklist2, &Value::List(vec![b("list2"), b("list1")])));
     assert_eq!(
         find(&e, "zset"),
-        (
-            &ValueType::ZsetListpack,
-            &Value::Zset(vec![(b("einstein"), 0.0), (b("schrodinger"), 1.0)])
-        )
+        (&ValueType::ZsetListpack, &Value::Zset(vec![(b("einstein"), 0.0), (b("schrodinger"), 1.0)]))
     );
-    assert_eq!(
-        find(&e, "my-set"),
-        (&ValueType::SetListpack, &Value::Set(vec![b("acme"), b("redis")]))
-    );
+    assert_eq!(find(&e, "my-set"), (&ValueType::SetListpack, &Value::Set(vec![b("acme"), b("redis")])));
     assert_eq!(
         find(&e, "my-hset"),
-        (
-            &ValueType::HashListpack,
-            &Value::Hash(vec![(b("acme"), b("44")), (b("field"), b("22"))])
-        )
+        (&ValueType::HashListpack, &Value::Hash(vec![(b("acme"), b("44")), (b("field"), b("22"))]))
     );
 }
 
@@ -155,28 +132,15 @@ fn redis6_small_values() {
     let Some(e) = walk("redis6_small.rdb", small_batches()) else {
         return;
     };
-    let types: Vec<(String, u8)> = e
-        .iter()
-        .map(|x| (String::from_utf8_lossy(&x.1).into_owned(), x.2.code()))
-        .collect();
-    for (k, code) in [
-        ("set1", 2),
-        ("zset_zl", 12),
-        ("list1", 14),
-        ("hset_zl", 13),
-        ("hset_ht", 4),
-        ("zset_sl", 5),
-        ("intset", 11),
-    ] {
+    let types: Vec<(String, u8)> = e.iter().map(|x| (String::from_utf8_lossy(&x.1).into_owned(), x.2.code())).collect();
+    for (k, code) in
+        [("set1", 2), ("zset_zl", 12), ("list1", 14), ("hset_zl", 13), ("hset_ht", 4), ("zset_sl", 5), ("intset", 11)]
+    {
         assert!(types.contains(&(k.to_string(), code)), "{k} type {code} in {types:?}");
     }
-    let (_, Value::Zset(z)) = find(&e, "zset_sl") else {
-        panic!()
-    };
+    let (_, Value::Zset(z)) = find(&e, "zset_sl") else { panic!() };
     assert!(!z.is_empty());
-    let (_, Value::List(l)) = find(&e, "list2") else {
-        panic!()
-    };
+    let (_, Value::List(l)) = find(&e, "list2") else { panic!() };
     assert!(l.iter().any(|x| x.len() > 64), "list2 holds a long element");
     assert_eq!(e.iter().filter(|x| x.0 == 1).count(), 10);
 }
@@ -186,9 +150,7 @@ fn streams_v1_v2_v3() {
     let Some(e) = walk("RDB_TYPE_STREAM_LISTPACKS_2.rdb", small_batches()) else {
         return;
     };
-    let (ty, Value::Stream(s)) = find(&e, "mystream") else {
-        panic!()
-    };
+    let (ty, Value::Stream(s)) = find(&e, "mystream") else { panic!() };
     assert_eq!(*ty, ValueType::StreamListpacks2);
     assert_eq!(s.entries.len(), 2);
     assert_eq!(s.entries[0].fields, vec![(b("foo"), b("bar"))]);
@@ -201,9 +163,7 @@ fn streams_v1_v2_v3() {
     let Some(e) = walk("RDB_TYPE_STREAM_LISTPACKS_3.rdb", small_batches()) else {
         return;
     };
-    let (ty, Value::Stream(s)) = find(&e, "mystream") else {
-        panic!()
-    };
+    let (ty, Value::Stream(s)) = find(&e, "mystream") else { panic!() };
     assert_eq!(*ty, ValueType::StreamListpacks3);
     assert_eq!(s.entries.len(), 2);
     assert!(s.groups[0].consumers.iter().all(|c| c.active_time_ms.is_some()));
@@ -224,17 +184,9 @@ fn redis_json_module_values() {
     let Some(e) = walk("redis_json.rdb", small_batches()) else {
         return;
     };
-    assert_eq!(
-        find(&e, "json-str"),
-        (&ValueType::Module2, &Value::Json(b("\"hello\"")))
-    );
-    assert_eq!(
-        find(&e, "json-arr"),
-        (&ValueType::Module2, &Value::Json(b("[1,true,\"hello\",3.14]")))
-    );
-    let (_, Value::Json(obj)) = find(&e, "json-obj") else {
-        panic!()
-    };
+    assert_eq!(find(&e, "json-str"), (&ValueType::Module2, &Value::Json(b("\"hello\""))));
+    assert_eq!(find(&e, "json-arr"), (&ValueType::Module2, &Value::Json(b("[1,true,\"hello\",3.14]"))));
+    let (_, Value::Json(obj)) = find(&e, "json-obj") else { panic!() };
     let parsed: serde_json::Value = serde_json::from_slice(obj).unwrap();
     assert_eq!(parsed["company"], "DragonflyDB");
 }

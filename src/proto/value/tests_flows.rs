@@ -55,24 +55,13 @@ impl Open {
         }
         let ty = ValueType::from_code(code, 9).unwrap_or_else(|| panic!("type {code}"));
         let key = must(string::read(input, &limits).unwrap());
-        Open {
-            db,
-            key,
-            ty,
-            dec: ValueDecoder::new(ty, limits),
-            chunks: Vec::new(),
-            buf: BytesMut::new(),
-        }
+        Open { db, key, ty, dec: ValueDecoder::new(ty, limits), chunks: Vec::new(), buf: BytesMut::new() }
     }
 
     /// Decodes as far as `input` allows; true when the value is complete.
     fn run(&mut self, input: &mut BytesMut) -> bool {
         loop {
-            match self
-                .dec
-                .next(input)
-                .unwrap_or_else(|e| panic!("key {:?}: {e}", self.key))
-            {
+            match self.dec.next(input).unwrap_or_else(|e| panic!("key {:?}: {e}", self.key)) {
                 Read::Done(Some(c)) => self.chunks.push(c),
                 Read::Done(None) => return true,
                 Read::Need(_) => return false,
@@ -161,10 +150,7 @@ fn check(key: &str, ty: ValueType, v: &Value, want: &serde_json::Value) {
     match v {
         Value::String(b) => assert_eq!(hex(b), s(w), "{key}"),
         Value::List(l) => {
-            assert_eq!(
-                l.iter().map(|x| hex(x)).collect::<Vec<_>>(),
-                arr(w).iter().map(s).collect::<Vec<_>>()
-            )
+            assert_eq!(l.iter().map(|x| hex(x)).collect::<Vec<_>>(), arr(w).iter().map(s).collect::<Vec<_>>())
         }
         Value::Set(m) => {
             let mut m: Vec<String> = m.iter().map(|x| hex(x)).collect();
@@ -181,10 +167,8 @@ fn check(key: &str, ty: ValueType, v: &Value, want: &serde_json::Value) {
         Value::Zset(z) => {
             let mut z: Vec<(String, u64)> = z.iter().map(|(m, sc)| (hex(m), sc.to_bits())).collect();
             z.sort();
-            let mut e: Vec<(String, u64)> = arr(w)
-                .iter()
-                .map(|x| (s(&x[0]), s(&x[1]).parse::<f64>().expect("score").to_bits()))
-                .collect();
+            let mut e: Vec<(String, u64)> =
+                arr(w).iter().map(|x| (s(&x[0]), s(&x[1]).parse::<f64>().expect("score").to_bits())).collect();
             e.sort();
             assert_eq!(z, e, "{key}");
         }
@@ -200,9 +184,8 @@ fn check(key: &str, ty: ValueType, v: &Value, want: &serde_json::Value) {
             }
         }
         other => {
-            let payload: Vec<u8> = (0..s(w).len() / 2)
-                .map(|i| u8::from_str_radix(&s(w)[2 * i..2 * i + 2], 16).expect("hex"))
-                .collect();
+            let payload: Vec<u8> =
+                (0..s(w).len() / 2).map(|i| u8::from_str_radix(&s(w)[2 * i..2 * i + 2], 16).expect("hex")).collect();
             let dumped = decode_dump(&payload, &Limits::default()).expect("decode the master's DUMP");
             assert_eq!(&dumped, other, "{key}");
         }
@@ -217,11 +200,7 @@ fn check_capture(rel: &str) -> Option<BTreeMap<String, usize>> {
     }
     let cap: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("capture.json")).expect("capture.json")).expect("json");
-    let limits = Limits {
-        batch_elements: 7,
-        batch_bytes: 300,
-        ..Limits::default()
-    };
+    let limits = Limits { batch_elements: 7, batch_bytes: 300, ..Limits::default() };
     let mut got = BTreeMap::new();
     for i in 0..cap["flows"].as_u64().expect("flows") as usize {
         let data = std::fs::read(dir.join(format!("flow{i}.bin"))).expect("flow");
@@ -232,12 +211,7 @@ fn check_capture(rel: &str) -> Option<BTreeMap<String, usize>> {
     assert_eq!(got.len(), want.len(), "{rel}: key count");
     let mut types = BTreeMap::new();
     for (k, (ty, v)) in &got {
-        check(
-            k,
-            *ty,
-            v,
-            want.get(k).unwrap_or_else(|| panic!("{rel}: unexpected key {k}")),
-        );
+        check(k, *ty, v, want.get(k).unwrap_or_else(|| panic!("{rel}: unexpected key {k}")));
         *types.entry(format!("{ty:?}")).or_insert(0) += 1;
     }
     Some(types)
@@ -245,29 +219,12 @@ fn check_capture(rel: &str) -> Option<BTreeMap<String, usize>> {
 
 #[test]
 fn dragonfly_v1_40_plain_snapshot_matches_the_master() {
-    let Some(types) = check_capture("dragonfly-v1.40.1/plain-2shards") else {
-        return;
-    };
+    let Some(types) = check_capture("dragonfly-v1.40.1/plain-2shards") else { return };
     use ValueType as T;
-    for t in [
-        T::String,
-        T::ListQuicklist2,
-        T::SetIntset,
-        T::Set,
-        T::HashListpack,
-        T::Hash,
-        T::ZsetListpack,
-        T::Zset2,
-    ] {
+    for t in [T::String, T::ListQuicklist2, T::SetIntset, T::Set, T::HashListpack, T::Hash, T::ZsetListpack, T::Zset2] {
         assert!(types.contains_key(&format!("{t:?}")), "{t:?} missing from {types:?}");
     }
-    for t in [
-        T::StreamListpacks3,
-        T::Json,
-        T::Sbf2,
-        T::HashWithExpiry,
-        T::SetWithExpiry,
-    ] {
+    for t in [T::StreamListpacks3, T::Json, T::Sbf2, T::HashWithExpiry, T::SetWithExpiry] {
         assert!(types.contains_key(&format!("{t:?}")), "{t:?} missing from {types:?}");
     }
 }
@@ -280,9 +237,7 @@ fn dragonfly_v1_40_lzf_and_chunked_snapshots_match_the_master() {
 
 #[test]
 fn dragonfly_v1_30_plain_snapshot_matches_the_master() {
-    let Some(types) = check_capture("dragonfly-v1.30.3/plain-2shards") else {
-        return;
-    };
+    let Some(types) = check_capture("dragonfly-v1.30.3/plain-2shards") else { return };
     assert!(types.contains_key("HashZiplist"), "{types:?}");
     assert!(types.contains_key("ZsetZiplist"), "{types:?}");
     check_capture("dragonfly-v1.30.3/lzf-2shards");

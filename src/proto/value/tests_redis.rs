@@ -31,11 +31,7 @@ impl Server {
             return None;
         }
         static N: AtomicUsize = AtomicUsize::new(0);
-        let socket = format!(
-            "/tmp/df2redis-h1-{}-{}.sock",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
+        let socket = format!("/tmp/df2redis-h1-{}-{}.sock", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
         let mut child = Command::new(REDIS)
             .args([
                 "--port",
@@ -66,17 +62,13 @@ impl Server {
             }
         });
         let server = Server { child, socket };
-        rx.recv_timeout(Duration::from_secs(20))
-            .expect("redis-server did not become ready");
+        rx.recv_timeout(Duration::from_secs(20)).expect("redis-server did not become ready");
         Some(server)
     }
 
     fn connect(&self) -> Conn {
         let s = UnixStream::connect(&self.socket).expect("connect");
-        Conn {
-            r: BufReader::new(s.try_clone().expect("clone")),
-            w: s,
-        }
+        Conn { r: BufReader::new(s.try_clone().expect("clone")), w: s }
     }
 }
 
@@ -135,10 +127,7 @@ impl Conn {
     fn ok(&mut self, args: &[&[u8]]) -> Resp {
         let r = self.cmd(args);
         if let Resp::Error(e) = &r {
-            panic!(
-                "{:?} failed: {e}",
-                args.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>()
-            );
+            panic!("{:?} failed: {e}", args.iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>());
         }
         r
     }
@@ -182,29 +171,18 @@ impl Conn {
         let ty = self.ok(&[b"TYPE", key]).bytes();
         match &ty[..] {
             b"string" => Value::String(Bytes::from(self.ok(&[b"GET", key]).bytes())),
-            b"list" => Value::List(
-                self.ok(&[b"LRANGE", key, b"0", b"-1"])
-                    .array()
-                    .iter()
-                    .map(|r| r.bytes().into())
-                    .collect(),
-            ),
+            b"list" => {
+                Value::List(self.ok(&[b"LRANGE", key, b"0", b"-1"]).array().iter().map(|r| r.bytes().into()).collect())
+            }
             b"set" => {
-                let mut v: Vec<Bytes> = self
-                    .ok(&[b"SMEMBERS", key])
-                    .array()
-                    .iter()
-                    .map(|r| r.bytes().into())
-                    .collect();
+                let mut v: Vec<Bytes> = self.ok(&[b"SMEMBERS", key]).array().iter().map(|r| r.bytes().into()).collect();
                 v.sort();
                 Value::Set(v)
             }
             b"hash" => {
                 let flat = self.ok(&[b"HGETALL", key]).array();
-                let mut v: Vec<(Bytes, Bytes)> = flat
-                    .chunks(2)
-                    .map(|p| (p[0].bytes().into(), p[1].bytes().into()))
-                    .collect();
+                let mut v: Vec<(Bytes, Bytes)> =
+                    flat.chunks(2).map(|p| (p[0].bytes().into(), p[1].bytes().into())).collect();
                 v.sort();
                 Value::Hash(v)
             }
@@ -228,24 +206,15 @@ impl Conn {
                         let e = e.array();
                         let id = String::from_utf8(e[0].bytes()).expect("id");
                         let (ms, seq) = id.split_once('-').expect("ms-seq");
-                        let fields = e[1]
-                            .array()
-                            .chunks(2)
-                            .map(|p| (p[0].bytes().into(), p[1].bytes().into()))
-                            .collect();
+                        let fields =
+                            e[1].array().chunks(2).map(|p| (p[0].bytes().into(), p[1].bytes().into())).collect();
                         StreamEntry {
-                            id: StreamId {
-                                ms: ms.parse().expect("ms"),
-                                seq: seq.parse().expect("seq"),
-                            },
+                            id: StreamId { ms: ms.parse().expect("ms"), seq: seq.parse().expect("seq") },
                             fields,
                         }
                     })
                     .collect();
-                Value::Stream(Box::new(Stream {
-                    entries,
-                    ..Stream::default()
-                }))
+                Value::Stream(Box::new(Stream { entries, ..Stream::default() }))
             }
             other => panic!("unexpected TYPE {}", String::from_utf8_lossy(other)),
         }
@@ -278,10 +247,7 @@ fn visible(v: &Value) -> Value {
             z.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
             Value::Zset(z)
         }
-        Value::Stream(s) => Value::Stream(Box::new(Stream {
-            entries: s.entries.clone(),
-            ..Stream::default()
-        })),
+        Value::Stream(s) => Value::Stream(Box::new(Stream { entries: s.entries.clone(), ..Stream::default() })),
         other => other.clone(),
     }
 }
@@ -289,30 +255,17 @@ fn visible(v: &Value) -> Value {
 fn stream_model(version: u8) -> Value {
     let entries: Vec<StreamEntry> = (0..150u64)
         .map(|i| StreamEntry {
-            id: StreamId {
-                ms: 1_700_000_000_000 + i / 3,
-                seq: i % 3,
-            },
+            id: StreamId { ms: 1_700_000_000_000 + i / 3, seq: i % 3 },
             fields: if i % 10 == 7 {
-                vec![
-                    (b("other"), Bytes::from(format!("v{i}"))),
-                    (b("n"), Bytes::from(i.to_string())),
-                ]
+                vec![(b("other"), Bytes::from(format!("v{i}"))), (b("n"), Bytes::from(i.to_string()))]
             } else {
-                vec![
-                    (b("name"), Bytes::from(format!("value-{i}"))),
-                    (b("n"), Bytes::from(i.to_string())),
-                ]
+                vec![(b("name"), Bytes::from(format!("value-{i}"))), (b("n"), Bytes::from(i.to_string()))]
             },
         })
         .collect();
     let first = entries[0].id;
     let last = entries[149].id;
-    let pel = vec![PendingEntry {
-        id: entries[3].id,
-        delivery_time_ms: 1_700_000_000_123,
-        delivery_count: 2,
-    }];
+    let pel = vec![PendingEntry { id: entries[3].id, delivery_time_ms: 1_700_000_000_123, delivery_count: 2 }];
     let consumer = Consumer {
         name: b("alice"),
         seen_time_ms: 1_700_000_000_200,
@@ -335,25 +288,15 @@ fn stream_model(version: u8) -> Value {
             entries_added: 150,
         }),
     };
-    Value::Stream(Box::new(Stream {
-        entries,
-        meta,
-        groups: vec![group],
-    }))
+    Value::Stream(Box::new(Stream { entries, meta, groups: vec![group] }))
 }
 
 fn models() -> Vec<(Value, Vec<ValueType>)> {
     use ValueType as T;
     let many: Vec<Bytes> = (0..600).map(|i| Bytes::from(format!("element-{i}"))).collect();
     let big = Bytes::from(vec![b'z'; 20_000]);
-    let zs = vec![
-        (b("a"), 1.0),
-        (b("b"), 2.5),
-        (b("c"), -3.0),
-        (b("d"), f64::INFINITY),
-        (b("e"), 0.1),
-        (b("f"), -1e-300),
-    ];
+    let zs =
+        vec![(b("a"), 1.0), (b("b"), 2.5), (b("c"), -3.0), (b("d"), f64::INFINITY), (b("e"), 0.1), (b("f"), -1e-300)];
     vec![
         (Value::String(b("hello")), vec![T::String]),
         (Value::String(b("12345")), vec![T::String]),
@@ -362,40 +305,14 @@ fn models() -> Vec<(Value, Vec<ValueType>)> {
             Value::List(vec![b("a"), b("1"), b("-7"), b("")]),
             vec![T::List, T::ListZiplist, T::ListQuicklist, T::ListQuicklist2],
         ),
-        (
-            Value::List(many.clone()),
-            vec![T::List, T::ListQuicklist, T::ListQuicklist2],
-        ),
-        (
-            Value::List(vec![b("x"), big.clone(), b("y")]),
-            vec![T::ListQuicklist, T::ListQuicklist2],
-        ),
-        (
-            Value::Set(vec![b("1"), b("2"), b("-300"), b("70000")]),
-            vec![T::Set, T::SetIntset],
-        ),
+        (Value::List(many.clone()), vec![T::List, T::ListQuicklist, T::ListQuicklist2]),
+        (Value::List(vec![b("x"), big.clone(), b("y")]), vec![T::ListQuicklist, T::ListQuicklist2]),
+        (Value::Set(vec![b("1"), b("2"), b("-300"), b("70000")]), vec![T::Set, T::SetIntset]),
         (Value::Set(vec![b("a"), b("b"), b("7")]), vec![T::Set]),
-        (
-            Value::Hash(vec![(b("f"), b("v")), (b("n"), b("42"))]),
-            vec![T::Hash, T::HashZiplist, T::HashListpack],
-        ),
-        (
-            Value::Hash(many.iter().map(|m| (m.clone(), m.clone())).collect()),
-            vec![T::Hash],
-        ),
-        (
-            Value::Zset(zs),
-            vec![T::ZsetV1, T::Zset2, T::ZsetZiplist, T::ZsetListpack],
-        ),
-        (
-            Value::Zset(
-                many.iter()
-                    .enumerate()
-                    .map(|(i, m)| (m.clone(), i as f64 / 7.0))
-                    .collect(),
-            ),
-            vec![T::Zset2],
-        ),
+        (Value::Hash(vec![(b("f"), b("v")), (b("n"), b("42"))]), vec![T::Hash, T::HashZiplist, T::HashListpack]),
+        (Value::Hash(many.iter().map(|m| (m.clone(), m.clone())).collect()), vec![T::Hash]),
+        (Value::Zset(zs), vec![T::ZsetV1, T::Zset2, T::ZsetZiplist, T::ZsetListpack]),
+        (Value::Zset(many.iter().enumerate().map(|(i, m)| (m.clone(), i as f64 / 7.0)).collect()), vec![T::Zset2]),
         (stream_model(1), vec![T::StreamListpacks]),
         (stream_model(2), vec![T::StreamListpacks2]),
     ]
@@ -412,12 +329,7 @@ fn redis_restores_our_payloads() {
             let key = format!("k{n}");
             let payload = encode_dump(&model, ty, 10).expect("encode");
             let r = c.cmd(&[b"RESTORE", key.as_bytes(), b"0", &payload, b"REPLACE"]);
-            assert_eq!(
-                r,
-                Resp::Simple("OK".into()),
-                "RESTORE of {ty:?} for {}",
-                model.kind_name()
-            );
+            assert_eq!(r, Resp::Simple("OK".into()), "RESTORE of {ty:?} for {}", model.kind_name());
             let back = c.read_back(key.as_bytes());
             assert_eq!(visible(&back), visible(&model), "read-back of {ty:?}");
             // Redis' own DUMP of what it loaded decodes to the same value.
@@ -427,10 +339,7 @@ fn redis_restores_our_payloads() {
             if let (Value::Stream(ours), Value::Stream(theirs)) = (&model, &decoded) {
                 assert_eq!(theirs.groups.len(), ours.groups.len());
                 assert_eq!(theirs.groups[0].pel, ours.groups[0].pel);
-                assert_eq!(
-                    theirs.groups[0].consumers[0].pending,
-                    ours.groups[0].consumers[0].pending
-                );
+                assert_eq!(theirs.groups[0].consumers[0].pending, ours.groups[0].consumers[0].pending);
                 assert_eq!(theirs.meta.length, ours.meta.length);
             }
         }
@@ -458,64 +367,20 @@ fn redis_dumps_decode_and_reencode_byte_for_byte() {
         c.ok(&[b"ZADD", b"zbig", i.to_string().as_bytes(), format!("m{i}").as_bytes()]);
     }
     for i in 0..5 {
-        c.ok(&[
-            b"XADD",
-            b"x",
-            format!("1-{i}").as_bytes(),
-            b"f",
-            format!("v{i}").as_bytes(),
-        ]);
+        c.ok(&[b"XADD", b"x", format!("1-{i}").as_bytes(), b"f", format!("v{i}").as_bytes()]);
     }
     c.ok(&[b"XADD", b"x", b"2-0", b"g", b"w", b"h", b"u"]);
     c.ok(&[b"XGROUP", b"CREATE", b"x", b"grp", b"0"]);
-    c.ok(&[
-        b"XREADGROUP",
-        b"GROUP",
-        b"grp",
-        b"bob",
-        b"COUNT",
-        b"2",
-        b"STREAMS",
-        b"x",
-        b">",
-    ]);
+    c.ok(&[b"XREADGROUP", b"GROUP", b"grp", b"bob", b"COUNT", b"2", b"STREAMS", b"x", b">"]);
     c.ok(&[b"XDEL", b"x", b"1-4"]);
     for i in 0..120 {
         let f: &[u8] = if i % 7 == 3 { b"other" } else { b"f" };
-        c.ok(&[
-            b"XADD",
-            b"xs",
-            b"*",
-            f,
-            format!("v{i}").as_bytes(),
-            b"n",
-            i.to_string().as_bytes(),
-        ]);
+        c.ok(&[b"XADD", b"xs", b"*", f, format!("v{i}").as_bytes(), b"n", i.to_string().as_bytes()]);
     }
     c.ok(&[b"XGROUP", b"CREATE", b"xs", b"g2", b"0"]);
     c.ok(&[b"XGROUP", b"CREATE", b"xs", b"g1", b"$"]);
-    c.ok(&[
-        b"XREADGROUP",
-        b"GROUP",
-        b"g2",
-        b"carol",
-        b"COUNT",
-        b"3",
-        b"STREAMS",
-        b"xs",
-        b">",
-    ]);
-    c.ok(&[
-        b"XREADGROUP",
-        b"GROUP",
-        b"g2",
-        b"dave",
-        b"COUNT",
-        b"2",
-        b"STREAMS",
-        b"xs",
-        b">",
-    ]);
+    c.ok(&[b"XREADGROUP", b"GROUP", b"g2", b"carol", b"COUNT", b"3", b"STREAMS", b"xs", b">"]);
+    c.ok(&[b"XREADGROUP", b"GROUP", b"g2", b"dave", b"COUNT", b"2", b"STREAMS", b"xs", b">"]);
     let expect_types = [
         ("s", ValueType::String, None),
         ("i", ValueType::String, None),
@@ -549,12 +414,7 @@ fn redis_dumps_decode_and_reencode_byte_for_byte() {
         if byte_exact {
             let ours = encode_dump(&value, ty, 10).expect("encode");
             let diff = ours.iter().zip(&dumped).position(|(a, b)| a != b);
-            assert!(
-                ours == dumped,
-                "{key}: {} vs {} bytes, first difference at {diff:?}",
-                ours.len(),
-                dumped.len()
-            );
+            assert!(ours == dumped, "{key}: {} vs {} bytes, first difference at {diff:?}", ours.len(), dumped.len());
         }
         if let (Value::Stream(s), "xs") = (&value, key) {
             assert_eq!(s.entries.len(), 120);
