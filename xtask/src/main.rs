@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 /// Every cargo-fuzz target; `fuzz/fuzz_targets/<name>.rs` must exist for each, and no other.
-pub const FUZZ_TARGETS: &[&str] = &["journal_decoder", "packed_int", "lzf", "compressed_blocks"];
+pub const FUZZ_TARGETS: &[&str] =
+    &["rdb_decoder", "flow_decoder", "journal_decoder", "packed_int", "lzf", "compressed_blocks", "value_round_trip"];
 
 /// Seconds each fuzz target runs in `cargo xtask ci`.
 const CI_FUZZ_SECONDS: u64 = 20;
