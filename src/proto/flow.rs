@@ -302,4 +302,43 @@ mod tests {
             assert!(matches!(r, Err(DecodeError { kind: ErrorKind::Truncated(_), .. })), "cut {cut}: {r:?}");
         }
     }
+
+    #[test]
+    fn journal_offset_inside_a_compressed_blob() {
+        // Appendix F: the last journal blobs and D3 share one LZ4 blob; FF follows at top level.
+        let mut inner = RdbWriter::new();
+        inner.journal_blob(&cmd(0, 0, &["SET", "a", "1"]), false).journal_offset(42);
+        let mut w = RdbWriter::new();
+        w.header().full_sync_end().compressed(crate::proto::compress::Codec::Lz4, inner.as_bytes()).eof(false);
+        w.raw(TOKEN);
+        let mut j = JournalWriter::new();
+        j.record(&cmd(0, 0, &["DEL", "a"])).lsn_marker(42);
+        w.raw(j.as_bytes());
+        let events = run(&mut FlowDecoder::full_sync(*TOKEN, Limits::default()), w.as_bytes(), 3).unwrap();
+        assert_eq!(
+            &events[2..],
+            &[
+                Event::JournalBlob { record: cmd(0, 0, &["SET", "a", "1"]) },
+                Event::JournalOffset { lsn: 42 },
+                Event::RdbEnd { checksum: 0, verified: None },
+                Event::EofToken,
+                Event::Journal { lsn: 42, record: cmd(0, 0, &["DEL", "a"]) },
+                Event::LsnMarker { lsn: 42 },
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn corrupted_flows_never_panic(flips in proptest::collection::vec((0usize..1000, proptest::prelude::any::<u8>()), 1..4),
+                                       piece in 1usize..40) {
+            let mut bytes = spec_stream();
+            for (pos, b) in flips {
+                let i = pos % bytes.len();
+                bytes[i] = b;
+            }
+            let _ = run(&mut FlowDecoder::full_sync(*TOKEN, Limits::default()), &bytes, piece);
+            let _ = run(&mut FlowDecoder::journal_only(1, Limits::default()), &bytes, piece);
+        }
+    }
 }

@@ -637,7 +637,7 @@ impl RdbDecoder {
         let data = compress::decompress(codec, frame, &self.limits)?;
         src.advance(cur.pos);
         let total = data.len();
-        self.blob = Some(Blob { codec, data: BytesMut::from(&data[..]), total, at: at.outer });
+        self.blob = Some(Blob { codec, data: BytesMut::from(bytes::Bytes::from(data)), total, at: at.outer });
         Ok(Read::Done(Progress::Continue))
     }
 

@@ -394,11 +394,11 @@ fn old_versions_have_no_checksum() {
 #[derive(Debug, Clone)]
 enum Item {
     Select(u32),
-    Entry(EntryHeader, Bytes),
+    Entry(EntryHeader, Value),
     Blob(JournalRecord, bool),
     Compressed(Codec, Vec<Item>),
     /// A split entry: stream id, header, value, piece size; its pieces get interleaved.
-    Tagged(u32, EntryHeader, Bytes, usize),
+    Tagged(u32, EntryHeader, Value, usize),
 }
 
 fn arb_header() -> impl Strategy<Value = (Bytes, Option<u64>, bool, Option<u32>)> {
@@ -410,7 +410,7 @@ fn arb_header() -> impl Strategy<Value = (Bytes, Option<u64>, bool, Option<u32>)
     )
 }
 
-fn arb_value() -> impl Strategy<Value = Bytes> {
+fn arb_bytes() -> impl Strategy<Value = Bytes> {
     prop_oneof![
         "[0-9]{1,12}".prop_map(Bytes::from),
         proptest::collection::vec(any::<u8>(), 0..300).prop_map(Bytes::from),
@@ -418,10 +418,33 @@ fn arb_value() -> impl Strategy<Value = Bytes> {
     ]
 }
 
+fn arb_member() -> impl Strategy<Value = Bytes> {
+    prop_oneof!["-?[0-9]{1,5}".prop_map(Bytes::from), "[a-z]{0,20}".prop_map(Bytes::from)]
+}
+
+/// A value of any of the common kinds (containers non-empty, members unique).
+fn arb_value() -> impl Strategy<Value = Value> {
+    let members =
+        || proptest::collection::btree_set(arb_member(), 1..40).prop_map(|s| s.into_iter().collect::<Vec<_>>());
+    prop_oneof![
+        3 => arb_bytes().prop_map(Value::String),
+        1 => proptest::collection::vec(arb_member(), 1..40).prop_map(Value::List),
+        1 => members().prop_map(Value::Set),
+        1 => (members(), proptest::collection::vec(arb_bytes(), 40)).prop_map(|(f, v)| Value::Hash(f.into_iter().zip(v).collect())),
+        1 => (members(), proptest::collection::vec(-1e9f64..1e9, 40)).prop_map(|(m, sc)| Value::Zset(m.into_iter().zip(sc).collect())),
+    ]
+}
+
+/// The header for `v` with the type Dragonfly v1.40 would choose.
+fn header_for(key: Bytes, v: &Value, expire_ms: Option<u64>, flags: KeyFlags) -> EntryHeader {
+    let value_type = crate::proto::value::choose_type(v, &crate::proto::value::Dialect::dragonfly(1, 40)).unwrap();
+    EntryHeader { db: 0, key, value_type, expire_ms, flags }
+}
+
 fn arb_simple_item() -> impl Strategy<Value = Item> {
     let entry = (arb_header(), arb_value()).prop_map(|((key, expire_ms, sticky, mc), v)| {
         let flags = KeyFlags { sticky, mc_flags: mc };
-        Item::Entry(EntryHeader { db: 0, key, value_type: ValueType::String, expire_ms, flags }, v)
+        Item::Entry(header_for(key, &v, expire_ms, flags), v)
     });
     let blob = ("[a-z]{1,5}", "[a-z]{0,40}", 0u32..4, any::<bool>())
         .prop_map(|(k, v, db, lzf)| Item::Blob(set_cmd(db, &k, &v), lzf));
@@ -430,12 +453,7 @@ fn arb_simple_item() -> impl Strategy<Value = Item> {
 
 fn arb_item() -> impl Strategy<Value = Item> {
     let tagged = (1u32..4, arb_header(), arb_value(), 1usize..64).prop_map(|(sid, (key, expire_ms, _, _), v, ps)| {
-        Item::Tagged(
-            sid,
-            EntryHeader { db: 0, key, value_type: ValueType::String, expire_ms, flags: KeyFlags::default() },
-            v,
-            ps,
-        )
+        Item::Tagged(sid, header_for(key, &v, expire_ms, KeyFlags::default()), v, ps)
     });
     let compressed = (any::<bool>(), proptest::collection::vec(arb_simple_item(), 1..5))
         .prop_map(|(z, items)| Item::Compressed(if z { Codec::Zstd } else { Codec::Lz4 }, items));
@@ -448,24 +466,24 @@ struct Summary {
     /// Non-entry events in order, with entry begins shown as their key.
     order: Vec<String>,
     /// Per key (unique in the generated stream): header and whole value.
-    entries: BTreeMap<Vec<u8>, (EntryHeader, Vec<u8>)>,
+    entries: BTreeMap<Vec<u8>, (EntryHeader, Value)>,
 }
 
 fn summarize(events: &[Event]) -> Summary {
     let mut s = Summary::default();
+    let mut asm = crate::proto::assemble::Assembler::new();
     let mut keys: BTreeMap<EntryId, Vec<u8>> = BTreeMap::new();
     for ev in events {
         match ev {
             Event::EntryBegin { id, header } => {
                 keys.insert(*id, header.key.to_vec());
-                s.entries.insert(header.key.to_vec(), (header.clone(), Vec::new()));
-            }
-            Event::EntryChunk { id, chunk: Chunk::Str(b) } => {
-                let k = &keys[id];
-                s.entries.get_mut(k).unwrap().1.extend_from_slice(b);
             }
             Event::EntryEnd { id } => s.order.push(format!("end {:?}", String::from_utf8_lossy(&keys[id]))),
+            Event::EntryChunk { .. } => {}
             other => s.order.push(format!("{other:?}")),
+        }
+        if let Some(crate::proto::assemble::Assembled::Entry { header, value }) = asm.push(ev.clone()).unwrap() {
+            s.entries.insert(header.key.to_vec(), (header, value));
         }
     }
     s
@@ -511,8 +529,12 @@ fn build(items: &[Item]) -> (Vec<u8>, Summary) {
                 key.extend_from_slice(format!("#{n}").as_bytes());
                 h.key = Bytes::from(key.clone());
                 h.db = *db;
-                let bytes = entry_bytes(&h, &Value::String(v.clone())).unwrap();
-                exp.entries.insert(key.clone(), (h, v.to_vec()));
+                let bytes = entry_bytes(&h, v).unwrap();
+                // What the value decoder makes of the encoded body on its own.
+                let mut body = Vec::new();
+                crate::proto::value::encode_value(&mut body, v, h.value_type).unwrap();
+                let decoded = crate::proto::assemble::decode_value(h.value_type, &body, &Limits::default()).unwrap();
+                exp.entries.insert(key.clone(), (h, decoded));
                 match item {
                     Item::Tagged(sid, _, _, ps) => {
                         let mut pieces = tagged_pieces(*sid, &bytes, *ps);
@@ -599,7 +621,7 @@ proptest! {
     fn round_trip(items in proptest::collection::vec(arb_item(), 0..25),
                   sizes in proptest::collection::vec(1usize..50, 1..8)) {
         let (bytes, exp) = build(&items);
-        let limits = Limits { batch_bytes: 64, ..Limits::default() };
+        let limits = Limits { batch_bytes: 64, batch_elements: 3, ..Limits::default() };
         let (whole, fin, _) = decode_with(&bytes, &[], RdbDecoder::new(limits));
         fin.unwrap();
         // Tagged values get their chunks in the order of the pieces, so the non-entry order may

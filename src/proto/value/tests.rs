@@ -530,3 +530,78 @@ fn spec_9_2_values() {
     encode_value(&mut out, &Value::Zset(vec![("a".into(), 1.0), ("b".into(), 2.5)]), T::ZsetListpack).unwrap();
     assert_eq!(out, z);
 }
+
+#[test]
+fn zipmap_hash() {
+    // {"foo": "bar", "hello": "world"}, the second value with 2 free bytes after it.
+    let mut zm = vec![2, 3];
+    zm.extend_from_slice(b"foo");
+    zm.extend_from_slice(&[3, 0]);
+    zm.extend_from_slice(b"bar");
+    zm.push(5);
+    zm.extend_from_slice(b"hello");
+    zm.extend_from_slice(&[5, 2]);
+    zm.extend_from_slice(b"world??");
+    zm.push(0xff);
+    let mut body = Vec::new();
+    super::super::string::write_raw(&mut body, &zm);
+    let chunks = run(ValueType::HashZipmap, &body, Limits::default(), &Feed::Bytewise).unwrap();
+    assert_eq!(
+        build(ValueType::HashZipmap, &chunks),
+        Value::Hash(vec![("foo".into(), "bar".into()), ("hello".into(), "world".into())])
+    );
+    // A wrong pair count, and a key without a value, are corruption.
+    let mut bad = body.clone();
+    bad[1] = 3;
+    assert!(run(ValueType::HashZipmap, &bad, Limits::default(), &Feed::Whole).is_err());
+    let mut odd = Vec::new();
+    super::super::string::write_raw(&mut odd, &[1, 1, b'k', 0xff]);
+    assert!(run(ValueType::HashZipmap, &odd, Limits::default(), &Feed::Whole).is_err());
+}
+
+#[test]
+fn dragonfly_sketch_layouts() {
+    // CMS: width 2, depth 1, total 5, counters 3 and -1 (i64 LE).
+    let mut cms = vec![2, 1, 5];
+    cms.extend_from_slice(&3i64.to_le_bytes());
+    cms.extend_from_slice(&(-1i64).to_le_bytes());
+    let want = Value::Cms(Box::new(Cms { width: 2, depth: 1, total_count: 5, counters: vec![3, -1] }));
+    assert_eq!(build(ValueType::Cms, &decode_chunks(ValueType::Cms, &cms, &Limits::default()).unwrap()), want);
+    let mut out = Vec::new();
+    encode_value(&mut out, &want, ValueType::Cms).unwrap();
+    assert_eq!(out, cms);
+    // TOPK: options 0, k 2, width 1, depth 1, decay 0.9, heap [("a", 7)], counters (4 bytes).
+    let mut topk = vec![0, 2, 1, 1];
+    topk.extend_from_slice(&0.9f64.to_le_bytes());
+    topk.extend_from_slice(&[1, 1, b'a', 7, 4, 9, 0, 0, 0]);
+    let want = Value::TopK(Box::new(TopK {
+        k: 2,
+        width: 1,
+        depth: 1,
+        decay: 0.9,
+        heap: vec![("a".into(), 7)],
+        counters: Bytes::from_static(&[9, 0, 0, 0]),
+    }));
+    assert_eq!(build(ValueType::TopK, &decode_chunks(ValueType::TopK, &topk, &Limits::default()).unwrap()), want);
+    let mut out = Vec::new();
+    encode_value(&mut out, &want, ValueType::TopK).unwrap();
+    assert_eq!(out, topk);
+    // A counter array of the wrong size is corruption.
+    let mut bad = topk.clone();
+    let n = bad.len();
+    bad[n - 5] = 3;
+    bad.truncate(n - 1);
+    assert!(decode_chunks(ValueType::TopK, &bad, &Limits::default()).is_err());
+    // Cuckoo: slots 4, iterations 500, expansion 1, buckets 8, items 2, deletes 0, 1 filter of 3 bytes.
+    let mut cfb = vec![4, 0x41, 0xf4, 1, 8, 2, 0, 1, 3, 3, 1, 2, 3];
+    let Value::Cuckoo(c) =
+        build(ValueType::Cuckoo, &decode_chunks(ValueType::Cuckoo, &cfb, &Limits::default()).unwrap())
+    else {
+        panic!()
+    };
+    assert_eq!((c.slots_per_bucket, c.max_iterations, c.num_buckets), (4, 500, 8));
+    assert_eq!(c.filters, vec![Bytes::from_static(&[1, 2, 3])]);
+    // A chunk longer than what is left of the filter is corruption.
+    cfb[8] = 4;
+    assert!(decode_chunks(ValueType::Cuckoo, &cfb, &Limits::default()).is_err());
+}
