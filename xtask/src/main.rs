@@ -1,1 +1,281 @@
-fn main() {}
+//! Project automation: `cargo xtask ci | fuzz | fuzz-seeds | bench` (plain std + anyhow).
+//!
+//! `ci` is what `.ci/run` executes after installing system packages; every step prints its
+//! command and duration, and the run ends with a summary table.
+
+mod seeds;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// Every cargo-fuzz target; `fuzz/fuzz_targets/<name>.rs` must exist for each, and no other.
+pub const FUZZ_TARGETS: &[&str] =
+    &["rdb_decoder", "flow_decoder", "journal_decoder", "packed_int", "lzf", "compressed_blocks", "value_round_trip"];
+
+/// Seconds each fuzz target runs in `cargo xtask ci`.
+const CI_FUZZ_SECONDS: u64 = 20;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                           fmt check, clippy, tests, fuzz smoke (20 s per target), bench compile
+  fuzz [TARGET] [--seconds N]  run one fuzz target (or all) for N seconds each (default 300)
+  fuzz-seeds                   copy corpus/ files into fuzz/corpus/<target>/ as seeds
+  bench                        run `cargo bench` and print the throughput figures
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root).with_context(|| format!("cd {}", root.display()))?;
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(&root),
+        Some("fuzz") => {
+            let (target, seconds) = parse_fuzz_args(&args[1..])?;
+            let fuzz = FuzzToolchain::detect();
+            seeds::write_all(&root)?;
+            let mut steps = Steps::default();
+            steps.run("fuzz build", fuzz.cargo(&["build"]))?;
+            let targets: Vec<&str> = match &target {
+                Some(t) => vec![t.as_str()],
+                None => FUZZ_TARGETS.to_vec(),
+            };
+            for t in targets {
+                steps.run(&format!("fuzz {t} ({seconds} s)"), fuzz.run_cmd(t, seconds))?;
+            }
+            steps.summary();
+            Ok(())
+        }
+        Some("fuzz-seeds") => {
+            let n = seeds::write_all(&root)?;
+            println!("wrote {n} seed files under fuzz/corpus/");
+            Ok(())
+        }
+        Some("bench") => bench(),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    // xtask/ sits directly under the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn parse_fuzz_args(args: &[String]) -> Result<(Option<String>, u64)> {
+    let mut target = None;
+    let mut seconds = 300;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--seconds" {
+            let v = it.next().context("--seconds needs a number")?;
+            seconds = v.parse().with_context(|| format!("--seconds {v:?} is not a number"))?;
+        } else if FUZZ_TARGETS.contains(&a.as_str()) && target.is_none() {
+            target = Some(a.clone());
+        } else {
+            bail!("unexpected argument {a:?}; targets: {}", FUZZ_TARGETS.join(", "));
+        }
+    }
+    Ok((target, seconds))
+}
+
+fn ci(root: &Path) -> Result<()> {
+    check_fuzz_target_list(root)?;
+    let mut steps = Steps::default();
+    steps.run("fmt", cargo(&["fmt", "--all", "--", "--check"]))?;
+    steps.run("fmt fuzz", cargo(&["fmt", "--manifest-path", "fuzz/Cargo.toml", "--all", "--", "--check"]))?;
+    steps.run("clippy", cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    let mut test = cargo(&["test", "--workspace"]);
+    test.env("INSTA_UPDATE", "no");
+    steps.run("test", test)?;
+    let n = seeds::write_all(root)?;
+    println!("==> fuzz seeds: {n} files under fuzz/corpus/");
+    let fuzz = FuzzToolchain::detect();
+    steps.run("fuzz build", fuzz.cargo(&["build"]))?;
+    for t in FUZZ_TARGETS {
+        steps.run(&format!("fuzz {t} ({CI_FUZZ_SECONDS} s)"), fuzz.run_cmd(t, CI_FUZZ_SECONDS))?;
+    }
+    steps.run("bench compile", cargo(&["bench", "--no-run"]))?;
+    steps.summary();
+    Ok(())
+}
+
+/// Fails when `FUZZ_TARGETS` and the files under `fuzz/fuzz_targets/` disagree.
+fn check_fuzz_target_list(root: &Path) -> Result<()> {
+    let dir = root.join("fuzz/fuzz_targets");
+    let mut on_disk = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".rs") {
+            on_disk.push(stem.to_string());
+        }
+    }
+    on_disk.sort();
+    let mut listed: Vec<String> = FUZZ_TARGETS.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    if on_disk != listed {
+        bail!("fuzz targets on disk {on_disk:?} differ from xtask's FUZZ_TARGETS {listed:?}");
+    }
+    Ok(())
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.args(args);
+    c
+}
+
+/// How to invoke cargo-fuzz: nightly with AddressSanitizer when a nightly toolchain is
+/// installed, otherwise the stable toolchain without a sanitizer (`-s none`).
+struct FuzzToolchain {
+    nightly: bool,
+}
+
+impl FuzzToolchain {
+    fn detect() -> Self {
+        let nightly =
+            Command::new("cargo").args(["+nightly", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
+        if nightly {
+            println!("==> fuzzing with the nightly toolchain and AddressSanitizer");
+        } else {
+            println!("==> no nightly toolchain: fuzzing on stable without a sanitizer (-s none)");
+        }
+        FuzzToolchain { nightly }
+    }
+
+    fn cargo(&self, args: &[&str]) -> Command {
+        // Plain `cargo` (not $CARGO): the rustup proxy must pick the toolchain.
+        let mut c = Command::new("cargo");
+        c.env_remove("CARGO").env_remove("RUSTC").env_remove("RUSTUP_TOOLCHAIN");
+        if self.nightly {
+            c.arg("+nightly");
+        }
+        c.arg("fuzz");
+        c.args(args);
+        if !self.nightly {
+            c.args(["-s", "none"]);
+        }
+        c
+    }
+
+    fn run_cmd(&self, target: &str, seconds: u64) -> Command {
+        let mut c = self.cargo(&["run", target]);
+        c.args(["--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048", "-print_final_stats=1"]);
+        c
+    }
+}
+
+#[derive(Default)]
+struct Steps {
+    done: Vec<(String, Duration)>,
+}
+
+impl Steps {
+    fn run(&mut self, name: &str, mut cmd: Command) -> Result<()> {
+        println!("==> {name}: {}", describe(&cmd));
+        let start = Instant::now();
+        let status = cmd.status().with_context(|| format!("starting {name}"))?;
+        let took = start.elapsed();
+        println!("==> {name}: {} in {:.1} s", if status.success() { "ok" } else { "FAILED" }, took.as_secs_f64());
+        if !status.success() {
+            self.summary();
+            bail!("step {name:?} failed ({status})");
+        }
+        self.done.push((name.to_string(), took));
+        Ok(())
+    }
+
+    fn summary(&self) {
+        println!("==> step durations:");
+        let mut total = Duration::ZERO;
+        for (name, took) in &self.done {
+            println!("    {name:<32} {:>8.1} s", took.as_secs_f64());
+            total += *took;
+        }
+        println!("    {:<32} {:>8.1} s", "total", total.as_secs_f64());
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Runs the criterion benches and repeats their throughput lines at the end.
+fn bench() -> Result<()> {
+    let start = Instant::now();
+    let out = cargo(&["bench", "--bench", "decode"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("starting cargo bench")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    if !out.status.success() {
+        bail!("cargo bench failed ({})", out.status);
+    }
+    println!("==> throughput (criterion median), {:.0} s in all:", start.elapsed().as_secs_f64());
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(rest) = trimmed.strip_prefix("thrpt:") {
+            // The "change" section repeats `thrpt:` with percentages; skip it.
+            if !rest.contains('%') {
+                println!("    {current:<48} {}", median_of_triplet(rest));
+            }
+        } else if let Some((name, _)) = line.split_once("time:") {
+            if !name.trim().is_empty() {
+                current = name.trim().to_string();
+            }
+        } else if !trimmed.is_empty() && !line.starts_with(' ') && !trimmed.contains(':') {
+            // criterion prints long bench names on their own line before `time:`.
+            current = trimmed.to_string();
+        }
+    }
+    Ok(())
+}
+
+/// `[1.0 GiB/s 1.1 GiB/s 1.2 GiB/s]` → `1.1 GiB/s`.
+fn median_of_triplet(s: &str) -> String {
+    let parts: Vec<&str> = s.trim().trim_start_matches('[').trim_end_matches(']').split_whitespace().collect();
+    match parts.as_slice() {
+        [_, _, m, u, _, _] => format!("{m} {u}"),
+        _ => s.trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_is_the_middle_figure() {
+        assert_eq!(median_of_triplet(" [1.0 GiB/s 1.1 GiB/s 1.2 GiB/s]"), "1.1 GiB/s");
+        assert_eq!(median_of_triplet("[9.9 Melem/s 10.1 Melem/s 10.3 Melem/s]"), "10.1 Melem/s");
+        assert_eq!(median_of_triplet("odd"), "odd");
+    }
+
+    #[test]
+    fn fuzz_args() {
+        let a = |v: &[&str]| parse_fuzz_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(a(&[]).unwrap(), (None, 300));
+        assert_eq!(a(&["lzf", "--seconds", "5"]).unwrap(), (Some("lzf".into()), 5));
+        assert!(a(&["nope"]).is_err());
+        assert!(a(&["--seconds"]).is_err());
+    }
+
+    #[test]
+    fn fuzz_target_list_matches_the_files() {
+        check_fuzz_target_list(&workspace_root()).unwrap();
+    }
+}
