@@ -51,9 +51,7 @@ async fn ours(addr: &str, n: usize, conns: usize, window: usize, size: usize, di
     for c in 0..conns {
         let addr = addr.to_owned();
         tasks.push(tokio::spawn(async move {
-            let mut p = Pipeline::connect(&addr, &ConnectOptions::default())
-                .await
-                .expect("connect");
+            let mut p = Pipeline::connect(&addr, &ConnectOptions::default()).await.expect("connect");
             let val = vec![b'x'; size];
             let mut key = Vec::with_capacity(32);
             let mut errors = 0usize;
@@ -78,44 +76,21 @@ async fn ours(addr: &str, n: usize, conns: usize, window: usize, size: usize, di
         t.await.expect("task");
     }
     let done = (per * conns) as f64;
-    (
-        done / start.elapsed().as_secs_f64(),
-        (cpu_seconds() - cpu0) * 1e9 / done,
-    )
+    (done / start.elapsed().as_secs_f64(), (cpu_seconds() - cpu0) * 1e9 / done)
 }
 
 fn redis_benchmark(addr: &str, n: usize, size: usize, random_keys: bool) -> f64 {
     let (host, port) = addr.rsplit_once(':').expect("host:port");
     let mut cmd = std::process::Command::new("redis-benchmark");
-    cmd.args([
-        "-h",
-        host,
-        "-p",
-        port,
-        "-t",
-        "set",
-        "-d",
-        &size.to_string(),
-        "-P",
-        "64",
-        "-n",
-        &n.to_string(),
-        "-q",
-    ]);
+    cmd.args(["-h", host, "-p", port, "-t", "set", "-d", &size.to_string(), "-P", "64", "-n", &n.to_string(), "-q"]);
     if random_keys {
         cmd.args(["-r", &n.to_string()]);
     }
     let out = cmd.output().expect("run redis-benchmark");
     let text = String::from_utf8_lossy(&out.stdout);
     // "SET: 523560.22 requests per second, p50=..." (progress lines end in \r).
-    let line = text
-        .rsplit('\r')
-        .find(|l| l.contains("requests per second"))
-        .unwrap_or_default();
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("unparsed: {text}"))
+    let line = text.rsplit('\r').find(|l| l.contains("requests per second")).unwrap_or_default();
+    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("unparsed: {text}"))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -130,15 +105,8 @@ async fn main() {
         Some(_) => None,
         None => Some(RedisServer::start().await.expect("start redis-server")),
     };
-    let addr = args
-        .addr
-        .clone()
-        .unwrap_or_else(|| server.as_ref().map(|s| s.addr().to_owned()).unwrap_or_default());
-    let flush = || async {
-        command(&addr, None, &df2redis::resp::Cmd::new("FLUSHALL"))
-            .await
-            .expect("flushall")
-    };
+    let addr = args.addr.clone().unwrap_or_else(|| server.as_ref().map(|s| s.addr().to_owned()).unwrap_or_default());
+    let flush = || async { command(&addr, None, &df2redis::resp::Cmd::new("FLUSHALL")).await.expect("flushall") };
     let (mut rb, mut rb_r, mut same, mut distinct, mut cpu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.rounds {

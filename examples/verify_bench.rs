@@ -33,13 +33,7 @@ fn commands(n: usize) -> impl Iterator<Item = Cmd> {
                 }
                 c
             }
-            _ => Cmd::new("XADD")
-                .arg(k)
-                .arg("*")
-                .arg("f")
-                .arg("v")
-                .arg("g")
-                .arg(format!("{i}")),
+            _ => Cmd::new("XADD").arg(k).arg("*").arg("f").arg("v").arg("g").arg(format!("{i}")),
         }
     })
 }
@@ -47,8 +41,7 @@ fn commands(n: usize) -> impl Iterator<Item = Cmd> {
 async fn load(s: &RedisServer, n: usize) -> Result<(), Box<dyn std::error::Error>> {
     let mut p = s.pipeline().await?;
     let mut errors = 0usize;
-    p.run(commands(n), 1024, |_, f| errors += usize::from(f.is_error()))
-        .await?;
+    p.run(commands(n), 1024, |_, f| errors += usize::from(f.is_error())).await?;
     if errors > 0 {
         return Err(format!("{errors} load errors").into());
     }
@@ -67,29 +60,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (a, b) = tokio::join!(load(&s, n), load(&t, n));
     a?;
     b?;
-    println!(
-        "loaded {n} keys into each server in {:.1}s",
-        start.elapsed().as_secs_f64()
-    );
+    println!("loaded {n} keys into each server in {:.1}s", start.elapsed().as_secs_f64());
     // The streams got server-assigned ids: copy them exactly so both sides are equal.
     let mut p = t.pipeline().await?;
-    p.run(
-        (0..n)
-            .filter(|i| i % 20 == 19)
-            .map(|i| Cmd::new("DEL").arg(format!("key:{i:08}"))),
-        1024,
-        |_, _| {},
-    )
-    .await?;
+    p.run((0..n).filter(|i| i % 20 == 19).map(|i| Cmd::new("DEL").arg(format!("key:{i:08}"))), 1024, |_, _| {}).await?;
     let mut src = s.pipeline().await?;
     let mut dumps = Vec::new();
-    src.run(
-        (0..n)
-            .filter(|i| i % 20 == 19)
-            .map(|i| Cmd::new("DUMP").arg(format!("key:{i:08}"))),
-        1024,
-        |_, f| dumps.push(f.to_bytes()),
-    )
+    src.run((0..n).filter(|i| i % 20 == 19).map(|i| Cmd::new("DUMP").arg(format!("key:{i:08}"))), 1024, |_, f| {
+        dumps.push(f.to_bytes())
+    })
     .await?;
     let restores = (0..n)
         .filter(|i| i % 20 == 19)
@@ -100,12 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for depth in [Depth::Full, Depth::Meta, Depth::Keys] {
         let src = Arc::new(RedisStore::connect_addr("source", s.addr(), Default::default()).await?);
         let tgt = Arc::new(RedisStore::connect_addr("target", t.addr(), Default::default()).await?);
-        let settings = Settings {
-            depth,
-            parallel,
-            batch,
-            ..Settings::default()
-        };
+        let settings = Settings { depth, parallel, batch, ..Settings::default() };
         let engine = Engine::new(src, tgt, settings, Progress::new(true));
         let start = Instant::now();
         let diffs = engine.pass().await?;

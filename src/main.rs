@@ -1,4 +1,4 @@
-//! The `df2redis` command line: `inspect` decodes an RDB file or a captured flow.
+//! The `df2redis` command line: a thin layer over the library (`replicate`, `verify`/`check`, `inspect`).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read as _, Write};
@@ -22,6 +22,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Join a Dragonfly master as a replica and keep a Redis target identical to it.
+    Replicate(df2redis::replicate::ReplicateArgs),
+    /// Compare source and target: keys, types, values and TTLs, both directions, in rounds.
+    #[command(visible_alias = "check")]
+    Verify(df2redis::verify::cli::VerifyArgs),
     /// Decode an RDB file, or a captured replication flow, and summarize it.
     Inspect(InspectArgs),
 }
@@ -66,13 +71,43 @@ impl std::fmt::Display for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Inspect(args) => inspect(args),
+    let result = match cli.command {
+        Command::Replicate(args) => return replicate(args),
+        Command::Verify(args) => return df2redis::verify::cli::run(args),
+        Command::Inspect(args) => inspect(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("df2redis: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `replicate`: logs through tracing (`RUST_LOG` filter, default `info`; `DF2REDIS_LOG_FORMAT=json`
+/// for JSON lines), runs until SIGINT/SIGTERM. Exit 0 after a clean stop, 2 on a fatal error.
+fn replicate(args: df2redis::replicate::ReplicateArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("DF2REDIS_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("df2redis replicate: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(df2redis::replicate::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("df2redis replicate: {e}");
             ExitCode::from(2)
         }
     }

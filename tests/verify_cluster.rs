@@ -16,18 +16,11 @@ async fn standalone_and_cluster_in_both_roles() {
     let data = dataset(2000, 300, now_ms(3_600_000), false);
     load(&single, data.iter().map(|x| x.1.clone())).await;
     load_cluster(&cluster, dataset(2000, 300, now_ms(0) + 3_600_000, true)).await;
-    let store = RedisStore::connect_addr("target", cluster.seed(), Default::default())
-        .await
-        .unwrap();
+    let store = RedisStore::connect_addr("target", cluster.seed(), Default::default()).await.unwrap();
     assert!(store.is_cluster());
     assert_eq!(store.masters().len(), 3);
 
-    let st = Settings {
-        big_threshold: 100,
-        chunk: 64,
-        ttl_tolerance_ms: 5_000,
-        ..Settings::default()
-    };
+    let st = Settings { big_threshold: 100, chunk: 64, ttl_tolerance_ms: 5_000, ..Settings::default() };
     let d = verify(single.addr(), cluster.seed(), st.clone()).await;
     assert!(d.is_empty(), "{:?}", found(&d));
     let d = verify(cluster.seed(), single.addr(), st.clone()).await;
@@ -38,14 +31,8 @@ async fn standalone_and_cluster_in_both_roles() {
         vec![
             (b"str:7".to_vec(), Cmd::new("DEL").arg("str:7")),
             (b"cluster-only".to_vec(), Cmd::new("SET").arg("cluster-only").arg("1")),
-            (
-                b"hash:big".to_vec(),
-                Cmd::new("HSET").arg("hash:big").arg("f222").arg("x"),
-            ),
-            (
-                b"zset:small".to_vec(),
-                Cmd::new("ZADD").arg("zset:small").arg("100").arg("z0"),
-            ),
+            (b"hash:big".to_vec(), Cmd::new("HSET").arg("hash:big").arg("f222").arg("x")),
+            (b"zset:small".to_vec(), Cmd::new("ZADD").arg("zset:small").arg("100").arg("z0")),
             (b"stream:big".to_vec(), Cmd::new("XDEL").arg("stream:big").arg("1050-1")),
             (b"str:40".to_vec(), Cmd::new("PERSIST").arg("str:40")),
         ],

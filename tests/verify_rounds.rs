@@ -57,15 +57,7 @@ async fn transient_differences_vanish_persistent_one_is_reported() {
         })
     };
     let (a, b) = stores(s.addr(), t.addr()).await;
-    let engine = Engine::new(
-        a,
-        b,
-        Settings {
-            batch: 64,
-            ..Settings::default()
-        },
-        Progress::hidden(),
-    );
+    let engine = Engine::new(a, b, Settings { batch: 64, ..Settings::default() }, Progress::hidden());
     let out = rounds::run(&engine, 4, Duration::from_millis(300), |round, _| {
         if round == 1 {
             round1_done.notify_one();
@@ -77,11 +69,6 @@ async fn transient_differences_vanish_persistent_one_is_reported() {
     assert!(stop.load(Ordering::Relaxed));
     assert!(writes.load(Ordering::Relaxed) > 0, "the writer ran during round 1");
     assert!(out.per_round[0] >= 101, "{:?}", out.per_round);
-    assert_eq!(
-        found(&out.diffs),
-        vec![("planted".to_string(), DiffKind::Value)],
-        "{:?}",
-        out.per_round
-    );
+    assert_eq!(found(&out.diffs), vec![("planted".to_string(), DiffKind::Value)], "{:?}", out.per_round);
     assert_eq!(*out.per_round.last().unwrap(), 1);
 }

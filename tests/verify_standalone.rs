@@ -11,13 +11,7 @@ use df2redis::verify::{Depth, DiffKind, KeyType};
 use verify_common::*;
 
 fn settings(depth: Depth) -> Settings {
-    Settings {
-        depth,
-        big_threshold: 100,
-        chunk: 64,
-        batch: 128,
-        ..Settings::default()
-    }
+    Settings { depth, big_threshold: 100, chunk: 64, batch: 128, ..Settings::default() }
 }
 
 #[tokio::test]
@@ -31,29 +25,15 @@ async fn equal_data_in_different_encodings_has_no_differences() {
     // Same logical data in db 2 too.
     load(&s, [Cmd::new("SELECT").arg(2), Cmd::new("SET").arg("db2key").arg("x")]).await;
     load(&t, [Cmd::new("SELECT").arg(2), Cmd::new("SET").arg("db2key").arg("x")]).await;
-    let enc = t
-        .cmd(&Cmd::new("OBJECT").arg("ENCODING").arg("hash:small"))
-        .await
-        .unwrap();
+    let enc = t.cmd(&Cmd::new("OBJECT").arg("ENCODING").arg("hash:small")).await.unwrap();
     assert_eq!(enc.as_bytes(), Some(&b"hashtable"[..]));
-    let enc = s
-        .cmd(&Cmd::new("OBJECT").arg("ENCODING").arg("hash:small"))
-        .await
-        .unwrap();
+    let enc = s.cmd(&Cmd::new("OBJECT").arg("ENCODING").arg("hash:small")).await.unwrap();
     assert_eq!(enc.as_bytes(), Some(&b"listpack"[..]));
     for depth in [Depth::Keys, Depth::Meta, Depth::Full] {
         let d = verify(s.addr(), t.addr(), settings(depth)).await;
         assert!(d.is_empty(), "{depth:?}: {:?}", &d[..d.len().min(5)]);
         // whole-value path too (threshold above every key)
-        let d = verify(
-            s.addr(),
-            t.addr(),
-            Settings {
-                big_threshold: 100_000,
-                ..settings(depth)
-            },
-        )
-        .await;
+        let d = verify(s.addr(), t.addr(), Settings { big_threshold: 100_000, ..settings(depth) }).await;
         assert!(d.is_empty(), "{depth:?} whole: {:?}", &d[..d.len().min(5)]);
     }
 }
@@ -78,41 +58,11 @@ async fn every_kind_of_difference_is_found_and_classified() {
         Cmd::new("SADD").arg("set:small").arg("m2x"),                             //
         Cmd::new("ZADD").arg("zset:small").arg("9.5").arg("z1"),                  // zset score
         Cmd::new("DEL").arg("stream:small"), // stream entry: rebuilt with entry 1001-0 changed
-        Cmd::new("XADD")
-            .arg("stream:small")
-            .arg("1000-0")
-            .arg("f")
-            .arg("0")
-            .arg("g")
-            .arg("h"),
-        Cmd::new("XADD")
-            .arg("stream:small")
-            .arg("1000-1")
-            .arg("f")
-            .arg("1")
-            .arg("g")
-            .arg("h"),
-        Cmd::new("XADD")
-            .arg("stream:small")
-            .arg("1000-2")
-            .arg("f")
-            .arg("2")
-            .arg("g")
-            .arg("h"),
-        Cmd::new("XADD")
-            .arg("stream:small")
-            .arg("1001-0")
-            .arg("f")
-            .arg("other")
-            .arg("g")
-            .arg("h"),
-        Cmd::new("XADD")
-            .arg("stream:small")
-            .arg("1001-1")
-            .arg("f")
-            .arg("4")
-            .arg("g")
-            .arg("h"),
+        Cmd::new("XADD").arg("stream:small").arg("1000-0").arg("f").arg("0").arg("g").arg("h"),
+        Cmd::new("XADD").arg("stream:small").arg("1000-1").arg("f").arg("1").arg("g").arg("h"),
+        Cmd::new("XADD").arg("stream:small").arg("1000-2").arg("f").arg("2").arg("g").arg("h"),
+        Cmd::new("XADD").arg("stream:small").arg("1001-0").arg("f").arg("other").arg("g").arg("h"),
+        Cmd::new("XADD").arg("stream:small").arg("1001-1").arg("f").arg("4").arg("g").arg("h"),
         Cmd::new("PERSIST").arg("str:10"),                     // ttl absent on target
         Cmd::new("PEXPIRE").arg("str:11").arg(50_000_000),     // ttl present on target only
         Cmd::new("PEXPIREAT").arg("str:20").arg(exp + 60_000), // ttl beyond tolerance
@@ -150,14 +100,7 @@ async fn every_kind_of_difference_is_found_and_classified() {
     got.sort();
     let want: Vec<(String, DiffKind)> = want.into_iter().map(|(k, x)| (k.to_string(), x)).collect();
     assert_eq!(got, want);
-    let detail = |k: &str| {
-        d.iter()
-            .find(|x| x.key == k.as_bytes())
-            .unwrap()
-            .detail
-            .clone()
-            .unwrap_or_default()
-    };
+    let detail = |k: &str| d.iter().find(|x| x.key == k.as_bytes()).unwrap().detail.clone().unwrap_or_default();
     assert!(detail("hash:big").contains("f250"), "{}", detail("hash:big"));
     assert!(detail("list:big").contains("index 200"), "{}", detail("list:big"));
     assert!(detail("set:big").contains("m123"), "{}", detail("set:big"));
@@ -165,10 +108,7 @@ async fn every_kind_of_difference_is_found_and_classified() {
     assert!(detail("stream:small").contains("1001-0"), "{}", detail("stream:small"));
     assert!(detail("str:10").contains("no TTL on target"), "{}", detail("str:10"));
     let ty = d.iter().find(|x| x.key == "str:2".as_bytes()).unwrap();
-    assert_eq!(
-        (ty.source.ty, ty.target.ty),
-        (Some(KeyType::String), Some(KeyType::List))
-    );
+    assert_eq!((ty.source.ty, ty.target.ty), (Some(KeyType::String), Some(KeyType::List)));
 
     // meta mode: presence, type, length and TTL only
     let d = verify(s.addr(), t.addr(), settings(Depth::Meta)).await;
@@ -201,15 +141,7 @@ async fn every_kind_of_difference_is_found_and_classified() {
     )
     .await;
     assert_eq!(found(&d).len(), 4, "{:?}", found(&d)); // str:1, str:10, str:11, only-on-target
-    let d = verify(
-        s.addr(),
-        t.addr(),
-        Settings {
-            types: vec![KeyType::Zset],
-            ..settings(Depth::Full)
-        },
-    )
-    .await;
+    let d = verify(s.addr(), t.addr(), Settings { types: vec![KeyType::Zset], ..settings(Depth::Full) }).await;
     assert_eq!(found(&d).len(), 2, "{:?}", found(&d));
 }
 
@@ -223,11 +155,7 @@ async fn one_changed_field_deep_inside_a_200k_field_hash() {
             .map(move |c| {
                 let mut cmd = Cmd::new("HSET").arg("huge");
                 for &i in c {
-                    let v = if changed && i == 177_777 {
-                        "CHANGED".to_string()
-                    } else {
-                        format!("value-{i}")
-                    };
+                    let v = if changed && i == 177_777 { "CHANGED".to_string() } else { format!("value-{i}") };
                     cmd = cmd.arg(format!("field:{i}")).arg(v);
                 }
                 cmd
@@ -236,20 +164,13 @@ async fn one_changed_field_deep_inside_a_200k_field_hash() {
     };
     load(&s, fields(false)).await;
     load(&t, fields(false).into_iter().rev()).await;
-    let st = Settings {
-        big_threshold: 1024,
-        chunk: 1024,
-        ..Settings::default()
-    };
+    let st = Settings { big_threshold: 1024, chunk: 1024, ..Settings::default() };
     assert!(verify(s.addr(), t.addr(), st.clone()).await.is_empty());
     load(&t, [Cmd::new("HSET").arg("huge").arg("field:177777").arg("CHANGED")]).await;
     let d = verify(s.addr(), t.addr(), st).await;
     assert_eq!(found(&d), vec![("huge".to_string(), DiffKind::Value)]);
     let detail = d[0].detail.clone().unwrap();
-    assert!(
-        detail.contains("field:177777") && detail.contains("CHANGED"),
-        "{detail}"
-    );
+    assert!(detail.contains("field:177777") && detail.contains("CHANGED"), "{detail}");
     assert_eq!(d[0].source.len, Some(200_000));
 }
 
@@ -269,21 +190,11 @@ async fn exit_codes_and_reports_through_the_cli() {
     load(&t, data.into_iter().map(|x| x.1)).await;
     let dir = tempfile::tempdir().unwrap();
     let args = |extra: &[&str]| {
-        let mut a = vec![
-            "verify",
-            "--source-addr",
-            s.addr(),
-            "--target-addr",
-            t.addr(),
-            "--no-progress",
-        ];
+        let mut a = vec!["verify", "--source-addr", s.addr(), "--target-addr", t.addr(), "--no-progress"];
         a.extend_from_slice(extra);
         Cli::try_parse_from(a).unwrap().v
     };
-    assert_eq!(
-        df2redis::verify::cli::run_async(args(&["--compare-times", "1"])).await,
-        ExitCode::from(0)
-    );
+    assert_eq!(df2redis::verify::cli::run_async(args(&["--compare-times", "1"])).await, ExitCode::from(0));
     load(&t, [Cmd::new("DEL").arg("str:5")]).await;
     let rd = dir.path().to_str().unwrap();
     let code =

@@ -14,9 +14,7 @@ use mock_master::Reply;
 #[test]
 fn example_scenarios_parse_and_build() {
     for f in ["basic.toml", "faults.toml"] {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scenarios")
-            .join(f);
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(f);
         let s = Scenario::load(&p).unwrap();
         let m = s.build(mock_master::Clock::System).unwrap();
         assert!(!m.build().dataset().is_empty(), "{f}");
@@ -32,9 +30,7 @@ async fn serves_a_scenario_on_port_0() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr: std::net::SocketAddr = line.trim().parse().unwrap();
     assert!(addr.ip().is_loopback());
     let mut c = Client::connect(addr).await;

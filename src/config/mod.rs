@@ -31,9 +31,7 @@ impl Address {
     pub fn parse(s: &str) -> Result<Address, String> {
         let s = s.trim();
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (h, p) = rest
-                .split_once("]:")
-                .ok_or_else(|| format!("`{s}`: expected [ipv6]:port"))?;
+            let (h, p) = rest.split_once("]:").ok_or_else(|| format!("`{s}`: expected [ipv6]:port"))?;
             (h, p)
         } else {
             s.rsplit_once(':').ok_or_else(|| format!("`{s}`: expected host:port"))?
@@ -41,16 +39,11 @@ impl Address {
         if host.is_empty() || host.contains(char::is_whitespace) || (!s.starts_with('[') && host.contains(':')) {
             return Err(format!("`{s}`: bad host"));
         }
-        let port: u16 = port
-            .parse()
-            .map_err(|_| format!("`{s}`: port must be a number 1-65535"))?;
+        let port: u16 = port.parse().map_err(|_| format!("`{s}`: port must be a number 1-65535"))?;
         if port == 0 {
             return Err(format!("`{s}`: port must be a number 1-65535"));
         }
-        Ok(Address {
-            host: host.to_string(),
-            port,
-        })
+        Ok(Address { host: host.to_string(), port })
     }
 }
 
@@ -84,9 +77,7 @@ impl EndpointKind {
             "redis" | "redis-standalone" | "standalone" => Ok(Self::RedisStandalone),
             "redis-cluster" | "cluster" => Ok(Self::RedisCluster),
             "auto" => Ok(Self::Auto),
-            _ => Err(format!(
-                "`{s}`: expected dragonfly, redis-standalone, redis-cluster or auto"
-            )),
+            _ => Err(format!("`{s}`: expected dragonfly, redis-standalone, redis-cluster or auto")),
         }
     }
 }
@@ -380,10 +371,8 @@ pub fn parse_str(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
     if text.trim().is_empty() {
         return Ok(RawConfig::default());
     }
-    let tree: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-        file: file.to_string(),
-        reason: e.to_string(),
-    })?;
+    let tree: serde_json::Value = serde_saphyr::from_str(text)
+        .map_err(|e| ConfigError::Syntax { file: file.to_string(), reason: e.to_string() })?;
     if tree.is_null() {
         return Ok(RawConfig::default());
     }
@@ -403,26 +392,15 @@ fn unknown_key(msg: &str, path: &str, file: &str) -> Option<ConfigError> {
     let rest = msg.strip_prefix("unknown field `")?;
     let (key, tail) = rest.split_once('`')?;
     // serde_path_to_error's path already ends with the unknown key.
-    let full = if path.is_empty() || path == "." {
-        key.to_string()
-    } else {
-        path.to_string()
-    };
+    let full = if path.is_empty() || path == "." { key.to_string() } else { path.to_string() };
     let hint = tail.split_once(',').map(|(_, h)| format!(",{h}")).unwrap_or_default();
-    Some(ConfigError::UnknownKey {
-        file: file.to_string(),
-        key: key.to_string(),
-        path: full,
-        hint,
-    })
+    Some(ConfigError::UnknownKey { file: file.to_string(), key: key.to_string(), path: full, hint })
 }
 
 /// Reads and parses a config file.
 pub fn parse_file(path: &Path) -> Result<RawConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Io { path: path.to_path_buf(), reason: e.to_string() })?;
     parse_str(&text, &path.display().to_string())
 }
 

@@ -66,10 +66,7 @@ impl<'de> Deserialize<'de> for RawTls {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         match serde_json::Value::deserialize(d)? {
-            serde_json::Value::Bool(enabled) => Ok(RawTls {
-                enabled,
-                ..RawTls::default()
-            }),
+            serde_json::Value::Bool(enabled) => Ok(RawTls { enabled, ..RawTls::default() }),
             v @ serde_json::Value::Object(_) => {
                 let m: RawTlsMap = serde_json::from_value(v).map_err(D::Error::custom)?;
                 Ok(RawTls {

@@ -57,26 +57,14 @@ fn go_sample_keys_load() {
     assert_eq!(c.log.level, LogLevel::Debug);
     assert!(!c.log.console);
     assert_eq!(c.conflict, ConflictPolicy::Skip);
-    assert_eq!(
-        c.advanced,
-        Advanced {
-            qps: Some(1000),
-            batch_size: 256
-        }
-    );
+    assert_eq!(c.advanced, Advanced { qps: Some(1000), batch_size: 256 });
     assert_eq!(c.dashboard.unwrap().port(), 8080);
 }
 
 #[test]
 fn old_seed_key_is_addr() {
     let c = load("source: {addr: 'h:1'}\ntarget: {type: redis-standalone, seed: 'localhost:6379'}").unwrap();
-    assert_eq!(
-        c.target.unwrap().addr,
-        Address {
-            host: "localhost".into(),
-            port: 6379
-        }
-    );
+    assert_eq!(c.target.unwrap().addr, Address { host: "localhost".into(), port: 6379 });
 }
 
 #[test]
@@ -89,20 +77,11 @@ fn unknown_keys_name_their_path() {
     );
     assert!(msg.contains("expected one of"), "{msg}");
     let e = load("source: {addr: 'h:1'}\nbogus: 1").unwrap_err();
-    assert!(
-        matches!(&e, ConfigError::UnknownKey { path, .. } if path == "bogus"),
-        "{e}"
-    );
+    assert!(matches!(&e, ConfigError::UnknownKey { path, .. } if path == "bogus"), "{e}");
     let e = load("source: {addr: 'h:1', tls: {enabled: true, cafile: x}}").unwrap_err();
-    assert!(
-        e.to_string().contains("source.tls") && e.to_string().contains("cafile"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("source.tls") && e.to_string().contains("cafile"), "{e}");
     let e = load("source: {addr: 'h:1'}\ntarget: {addr: 'h:2', cluster: {seed: []}}").unwrap_err();
-    assert!(
-        matches!(&e, ConfigError::UnknownKey { path, .. } if path == "target.cluster.seed"),
-        "{e}"
-    );
+    assert!(matches!(&e, ConfigError::UnknownKey { path, .. } if path == "target.cluster.seed"), "{e}");
 }
 
 #[test]
@@ -114,32 +93,14 @@ fn bad_values_are_reported_with_their_path() {
         ("source: {addr: 'h:1', type: mysql}", "source.type"),
         ("source: {addr: 'h:1'}\nconflict: {policy: maybe}", "conflict.policy"),
         ("source: {addr: 'h:1'}\nlog: {level: loud}", "log.level"),
-        (
-            "source: {addr: 'h:1', passwordFile: /nonexistent/pw}",
-            "source.passwordFile",
-        ),
+        ("source: {addr: 'h:1', passwordFile: /nonexistent/pw}", "source.passwordFile"),
         ("source: {addr: 'h:1', password: a, passwordEnv: B}", "source.password"),
-        (
-            "source: {addr: 'h:1'}\ntarget: {addr: 'x:1', cluster: {seeds: ['bad']}}",
-            "target.cluster.seeds[0]",
-        ),
-        (
-            "source: {addr: 'h:1'}\ncheckpoint: {intervalSeconds: 0}",
-            "checkpoint.intervalSeconds",
-        ),
+        ("source: {addr: 'h:1'}\ntarget: {addr: 'x:1', cluster: {seeds: ['bad']}}", "target.cluster.seeds[0]"),
+        ("source: {addr: 'h:1'}\ncheckpoint: {intervalSeconds: 0}", "checkpoint.intervalSeconds"),
         ("source: {addr: 'h:1'}\nverify: {mode: deep}", "verify.mode"),
-        (
-            "source: {addr: 'h:1'}\nverify: {types: [list, blob]}",
-            "verify.types[1]",
-        ),
-        (
-            "source: {addr: 'h:1'}\ndashboard: {addr: 'localhost'}",
-            "dashboard.addr",
-        ),
-        (
-            "source: {addr: 'h:1'}\nadvanced: {batchSize: 'many'}",
-            "advanced.batchSize",
-        ),
+        ("source: {addr: 'h:1'}\nverify: {types: [list, blob]}", "verify.types[1]"),
+        ("source: {addr: 'h:1'}\ndashboard: {addr: 'localhost'}", "dashboard.addr"),
+        ("source: {addr: 'h:1'}\nadvanced: {batchSize: 'many'}", "advanced.batchSize"),
         ("target: {addr: 'h:1'}", "source"),
     ] {
         match load(text) {
@@ -159,10 +120,8 @@ fn password_file_and_tls_map() {
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "topsecret\n").unwrap();
-    let text = format!(
-        "source: {{addr: '[::1]:6380', passwordFile: '{}', tls: {{serverName: df.local}}}}",
-        pw.display()
-    );
+    let text =
+        format!("source: {{addr: '[::1]:6380', passwordFile: '{}', tls: {{serverName: df.local}}}}", pw.display());
     let c = load(&text).unwrap();
     assert_eq!(c.source.addr.to_string(), "[::1]:6380");
     assert_eq!(c.source.password.as_ref().unwrap().expose(), "topsecret");
@@ -196,10 +155,7 @@ fn flags_override_the_file() {
 
 #[test]
 fn flags_alone_are_enough() {
-    let args = ConfigArgs {
-        source_addr: Some("a:1".into()),
-        ..ConfigArgs::default()
-    };
+    let args = ConfigArgs { source_addr: Some("a:1".into()), ..ConfigArgs::default() };
     let c = args.load().unwrap();
     assert_eq!(c.source.kind, EndpointKind::Auto);
     assert!(c.target.is_none());

@@ -10,11 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn invalid(file: &str, path: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        file: file.to_string(),
-        path: path.to_string(),
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { file: file.to_string(), path: path.to_string(), reason: reason.into() }
 }
 
 /// Validates `raw` (already merged with overrides); `file` names its origin in errors.
@@ -24,17 +20,10 @@ pub fn validate(raw: &RawConfig, file: &str) -> Result<Config, ConfigError> {
         None => return Err(invalid(file, "source", "missing (give source.addr or --source-addr)")),
     };
     if source.kind == EndpointKind::RedisCluster {
-        return Err(invalid(
-            file,
-            "source.type",
-            "a source cannot be a cluster: give one Dragonfly/Redis node",
-        ));
+        return Err(invalid(file, "source.type", "a source cannot be a cluster: give one Dragonfly/Redis node"));
     }
     let target = raw.target.as_ref().map(|t| endpoint(t, "target", file)).transpose()?;
-    let state_dir = raw
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("./df2redis-state"));
+    let state_dir = raw.state_dir.clone().unwrap_or_else(|| PathBuf::from("./df2redis-state"));
     let status_file = raw.status_file.clone().unwrap_or_else(|| state_dir.join("status.json"));
     let cp = raw.checkpoint.clone().unwrap_or_default();
     let interval = cp.interval_seconds.unwrap_or(10);
@@ -57,21 +46,12 @@ pub fn validate(raw: &RawConfig, file: &str) -> Result<Config, ConfigError> {
             other => return Err(invalid(file, "log.format", format!("`{other}`: expected text or json"))),
         },
     };
-    let conflict = match raw
-        .conflict
-        .as_ref()
-        .and_then(|c| c.policy.as_deref())
-        .unwrap_or("overwrite")
-    {
+    let conflict = match raw.conflict.as_ref().and_then(|c| c.policy.as_deref()).unwrap_or("overwrite") {
         "overwrite" => ConflictPolicy::Overwrite,
         "skip" => ConflictPolicy::Skip,
         "panic" => ConflictPolicy::Panic,
         other => {
-            return Err(invalid(
-                file,
-                "conflict.policy",
-                format!("`{other}`: expected overwrite, skip or panic"),
-            ));
+            return Err(invalid(file, "conflict.policy", format!("`{other}`: expected overwrite, skip or panic")));
         }
     };
     let adv = raw.advanced.clone().unwrap_or_default();
@@ -79,20 +59,14 @@ pub fn validate(raw: &RawConfig, file: &str) -> Result<Config, ConfigError> {
     if batch_size == 0 || batch_size > 1_000_000 {
         return Err(invalid(file, "advanced.batchSize", "must be 1..=1000000"));
     }
-    let advanced = Advanced {
-        qps: adv.qps.filter(|&q| q > 0),
-        batch_size: batch_size as usize,
-    };
-    let dashboard = match raw.dashboard.as_ref().and_then(|d| d.addr.as_deref()) {
-        None | Some("") => None,
-        Some(a) => Some(a.parse::<std::net::SocketAddr>().map_err(|_| {
-            invalid(
-                file,
-                "dashboard.addr",
-                format!("`{a}`: expected ip:port, e.g. 127.0.0.1:8080"),
-            )
-        })?),
-    };
+    let advanced = Advanced { qps: adv.qps.filter(|&q| q > 0), batch_size: batch_size as usize };
+    let dashboard =
+        match raw.dashboard.as_ref().and_then(|d| d.addr.as_deref()) {
+            None | Some("") => None,
+            Some(a) => Some(a.parse::<std::net::SocketAddr>().map_err(|_| {
+                invalid(file, "dashboard.addr", format!("`{a}`: expected ip:port, e.g. 127.0.0.1:8080"))
+            })?),
+        };
     let verify = verify_settings(raw.verify.as_ref(), file)?;
     Ok(Config {
         task_name: raw.task_name.clone().unwrap_or_else(|| "df2redis".to_string()),
@@ -115,11 +89,7 @@ fn endpoint(raw: &RawEndpoint, name: &str, file: &str) -> Result<Endpoint, Confi
         None => EndpointKind::Auto,
     };
     if raw.addr.is_some() && raw.seed.is_some() {
-        return Err(invalid(
-            file,
-            &format!("{name}.seed"),
-            "give addr or seed (its old name), not both",
-        ));
+        return Err(invalid(file, &format!("{name}.seed"), "give addr or seed (its old name), not both"));
     }
     let (addr_text, addr_key) = match (&raw.addr, &raw.seed) {
         (Some(a), _) => (Some(a.as_str()), "addr"),
@@ -143,25 +113,17 @@ fn endpoint(raw: &RawEndpoint, name: &str, file: &str) -> Result<Endpoint, Confi
         seeds.insert(0, addr.clone());
     }
     if seeds.len() > 1 && kind != EndpointKind::RedisCluster && kind != EndpointKind::Auto {
-        return Err(invalid(
-            file,
-            &format!("{name}.cluster.seeds"),
-            "seeds are only for type redis-cluster",
-        ));
+        return Err(invalid(file, &format!("{name}.cluster.seeds"), "seeds are only for type redis-cluster"));
     }
-    let password = secret::resolve(
-        raw.password.as_deref(),
-        raw.password_file.as_deref(),
-        raw.password_env.as_deref(),
-    )
-    .map_err(|e| {
-        let key = match e {
-            secret::SecretError::File { .. } => "passwordFile",
-            secret::SecretError::Env { .. } => "passwordEnv",
-            secret::SecretError::Ambiguous => "password",
-        };
-        invalid(file, &format!("{name}.{key}"), e.to_string())
-    })?;
+    let password = secret::resolve(raw.password.as_deref(), raw.password_file.as_deref(), raw.password_env.as_deref())
+        .map_err(|e| {
+            let key = match e {
+                secret::SecretError::File { .. } => "passwordFile",
+                secret::SecretError::Env { .. } => "passwordEnv",
+                secret::SecretError::Ambiguous => "password",
+            };
+            invalid(file, &format!("{name}.{key}"), e.to_string())
+        })?;
     let t = raw.tls.clone().unwrap_or_default();
     if let Some(ca) = &t.ca_file {
         if !ca.is_file() {

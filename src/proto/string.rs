@@ -27,17 +27,11 @@ pub fn peek_header(buf: &[u8]) -> Result<Read<(StrHeader, usize)>, ErrorKind> {
             None => Ok(Read::Need(2)),
         },
         Packed::Special(1) => match buf.get(1..3) {
-            Some(b) => Ok(Read::Done((
-                StrHeader::Int(i64::from(i16::from_le_bytes([b[0], b[1]]))),
-                3,
-            ))),
+            Some(b) => Ok(Read::Done((StrHeader::Int(i64::from(i16::from_le_bytes([b[0], b[1]]))), 3))),
             None => Ok(Read::Need(3)),
         },
         Packed::Special(2) => match buf.get(1..5) {
-            Some(b) => Ok(Read::Done((
-                StrHeader::Int(i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-                5,
-            ))),
+            Some(b) => Ok(Read::Done((StrHeader::Int(i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))), 5))),
             None => Ok(Read::Need(5)),
         },
         Packed::Special(3) => {
@@ -46,10 +40,7 @@ pub fn peek_header(buf: &[u8]) -> Result<Read<(StrHeader, usize)>, ErrorKind> {
             let (ulen, b) = crate::ready!(shift(packed::peek_len(rest.get(a..).unwrap_or_default())?, 1 + a));
             Ok(Read::Done((StrHeader::Lzf { clen, ulen }, 1 + a + b)))
         }
-        Packed::Special(s) => Err(unexpected(
-            "a string encoding (C0..C3)",
-            format_args!("0x{:02x}", 0xc0 | s),
-        )),
+        Packed::Special(s) => Err(unexpected("a string encoding (C0..C3)", format_args!("0x{:02x}", 0xc0 | s))),
     }
 }
 
@@ -81,11 +72,7 @@ pub fn read(input: &mut BytesMut, limits: &Limits) -> Result<Read<Bytes>, ErrorK
         }
         StrHeader::Lzf { clen, ulen } => {
             check_limit("LZF compressed length", clen, limits.max_string)?;
-            check_limit(
-                "LZF decompressed length",
-                ulen,
-                limits.max_decompressed.min(limits.max_string),
-            )?;
+            check_limit("LZF decompressed length", ulen, limits.max_decompressed.min(limits.max_string))?;
             let total = hn + clen as usize;
             if input.len() < total {
                 return Ok(Read::Need(total));
@@ -100,9 +87,7 @@ pub fn read(input: &mut BytesMut, limits: &Limits) -> Result<Read<Bytes>, ErrorK
 /// Reads an RDB string whose value must be an integer (integer form or decimal text).
 pub fn read_int(input: &mut BytesMut, limits: &Limits) -> Result<Read<i64>, ErrorKind> {
     let s = crate::ready!(read(input, limits)?);
-    parse_i64(&s)
-        .map(Read::Done)
-        .ok_or_else(|| unexpected("an integer string", String::from_utf8_lossy(&s)))
+    parse_i64(&s).map(Read::Done).ok_or_else(|| unexpected("an integer string", String::from_utf8_lossy(&s)))
 }
 
 /// Parses canonical-or-not decimal text into an i64 (as `strtoll` would, without junk).
@@ -207,10 +192,7 @@ mod tests {
     fn integer_forms() {
         assert_eq!(read_all(&[0xc0, 0x40]), Ok(Read::Done(Bytes::from("64"))));
         assert_eq!(read_all(&[0xc1, 0x39, 0x30]), Ok(Read::Done(Bytes::from("12345"))));
-        assert_eq!(
-            read_all(&[0xc2, 0xa8, 0xb6, 0x55, 0x69]),
-            Ok(Read::Done(Bytes::from("1767225000")))
-        );
+        assert_eq!(read_all(&[0xc2, 0xa8, 0xb6, 0x55, 0x69]), Ok(Read::Done(Bytes::from("1767225000"))));
         assert_eq!(read_all(&[0xc0, 0xff]), Ok(Read::Done(Bytes::from("-1"))));
         let mut out = Vec::new();
         write(&mut out, b"12345");
@@ -232,10 +214,7 @@ mod tests {
 
     #[test]
     fn limit_is_checked_before_buffering() {
-        let limits = Limits {
-            max_string: 10,
-            ..Limits::default()
-        };
+        let limits = Limits { max_string: 10, ..Limits::default() };
         let r = read(&mut BytesMut::from(&[0x80, 0, 0, 1, 0][..]), &limits);
         assert!(matches!(r, Err(ErrorKind::Limit { .. })));
     }

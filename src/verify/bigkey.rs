@@ -34,11 +34,7 @@ async fn ordered<S: Store, T: Store>(
     ty: KeyType,
     chunk: u64,
 ) -> Result<Option<(DiffKind, String)>, StoreError> {
-    let chunk = if ty == KeyType::String {
-        chunk.saturating_mul(64).max(1)
-    } else {
-        chunk.max(1)
-    };
+    let chunk = if ty == KeyType::String { chunk.saturating_mul(64).max(1) } else { chunk.max(1) };
     let (mut ps, mut pt) = (Some(Pos::start(ty)), Some(Pos::start(ty)));
     let mut offset = 0u64;
     loop {
@@ -164,41 +160,24 @@ mod tests {
         let h = |c: Option<usize>| {
             Content::Hash(
                 (0..n)
-                    .map(|i| {
-                        (
-                            b(format!("f{i}")),
-                            b(format!("v{i}{}", if Some(i) == c { "!" } else { "" })),
-                        )
-                    })
+                    .map(|i| (b(format!("f{i}")), b(format!("v{i}{}", if Some(i) == c { "!" } else { "" }))))
                     .collect(),
             )
         };
         s.put(0, "h", h(None), -1);
         t.put(0, "h", h(changed), -1);
         let l = |c: Option<usize>| {
-            Content::List(
-                (0..n)
-                    .map(|i| b(format!("e{}", if Some(i) == c { n + 1 } else { i })))
-                    .collect(),
-            )
+            Content::List((0..n).map(|i| b(format!("e{}", if Some(i) == c { n + 1 } else { i }))).collect())
         };
         s.put(0, "l", l(None), -1);
         t.put(0, "l", l(changed), -1);
         let st = |c: Option<usize>| {
-            Content::Set(
-                (0..n)
-                    .map(|i| b(format!("m{}", if Some(i) == c { n + 1 } else { i })))
-                    .collect(),
-            )
+            Content::Set((0..n).map(|i| b(format!("m{}", if Some(i) == c { n + 1 } else { i }))).collect())
         };
         s.put(0, "s", st(None), -1);
         t.put(0, "s", st(changed), -1);
         let z = |c: Option<usize>| {
-            Content::Zset(
-                (0..n)
-                    .map(|i| (b(format!("z{i:06}")), if Some(i) == c { 0.5 } else { i as f64 }))
-                    .collect(),
-            )
+            Content::Zset((0..n).map(|i| (b(format!("z{i:06}")), if Some(i) == c { 0.5 } else { i as f64 })).collect())
         };
         s.put(0, "z", z(None), -1);
         t.put(0, "z", z(changed), -1);
@@ -259,17 +238,11 @@ mod tests {
         let (s, t) = (MemStore::default(), MemStore::default());
         s.put(0, "l", Content::List((0..100).map(|i| b(format!("{i}"))).collect()), -1);
         t.put(0, "l", Content::List((0..99).map(|i| b(format!("{i}"))).collect()), -1);
-        let r = compare(&s, &t, 0, &Bytes::from("l"), KeyType::List, 10)
-            .await
-            .unwrap()
-            .unwrap();
+        let r = compare(&s, &t, 0, &Bytes::from("l"), KeyType::List, 10).await.unwrap().unwrap();
         assert_eq!(r.0, DiffKind::Length, "{r:?}");
         s.put(0, "s", Content::Set((0..100).map(|i| b(format!("{i}"))).collect()), -1);
         t.put(0, "s", Content::Set((1..101).map(|i| b(format!("{i}"))).collect()), -1);
-        let r = compare(&s, &t, 0, &Bytes::from("s"), KeyType::Set, 10)
-            .await
-            .unwrap()
-            .unwrap();
+        let r = compare(&s, &t, 0, &Bytes::from("s"), KeyType::Set, 10).await.unwrap().unwrap();
         assert!(r.1.contains("member \"0\" only on source"), "{r:?}");
     }
 }

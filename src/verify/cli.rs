@@ -111,11 +111,7 @@ pub struct Plan {
 }
 
 fn bad(path: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        file: "flags".into(),
-        path: path.into(),
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { file: "flags".into(), path: path.into(), reason: reason.into() }
 }
 
 impl VerifyArgs {
@@ -186,23 +182,15 @@ impl VerifyArgs {
             max_keys: vs.max_keys,
             extras: !self.no_extras,
         };
-        Ok(Plan {
-            mode: vs.mode,
-            rounds: vs.compare_times,
-            interval: vs.interval,
-            settings,
-            config,
-        })
+        Ok(Plan { mode: vs.mode, rounds: vs.compare_times, interval: vs.interval, settings, config })
     }
 }
 
 /// Runs a plan against real servers and returns the report.
 pub async fn execute(plan: &Plan, progress: Progress) -> Result<Report, VerifyError> {
     let target_ep = plan.config.target.as_ref().ok_or_else(|| bad("target", "missing"))?;
-    let (src, tgt) = tokio::join!(
-        RedisStore::connect("source", &plan.config.source),
-        RedisStore::connect("target", target_ep)
-    );
+    let (src, tgt) =
+        tokio::join!(RedisStore::connect("source", &plan.config.source), RedisStore::connect("target", target_ep));
     let (src, tgt) = (Arc::new(src?), Arc::new(tgt?));
     let describe = |s: &RedisStore, ep: &crate::config::Endpoint| {
         if s.is_cluster() {
@@ -342,11 +330,7 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_server_exits_2() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let cli = Cli::try_parse_from([
             "verify",
             "--source-addr",

@@ -141,8 +141,7 @@ pub fn compare(src: &KeyState, tgt: &KeyState, opts: CompareOptions) -> Outcome 
         (Some(a), Some(b)) => (a, b),
     };
     if st != tt {
-        out.diffs
-            .push((DiffKind::Type, Some(format!("source {st}, target {tt}"))));
+        out.diffs.push((DiffKind::Type, Some(format!("source {st}, target {tt}"))));
         return out;
     }
     if let Some(d) = ttl_diff(src.pttl, tgt.pttl, opts.ttl_tolerance_ms) {
@@ -150,8 +149,7 @@ pub fn compare(src: &KeyState, tgt: &KeyState, opts: CompareOptions) -> Outcome 
     }
     if let (Some(a), Some(b)) = (src.len, tgt.len) {
         if a != b {
-            out.diffs
-                .push((DiffKind::Length, Some(format!("source {a}, target {b}"))));
+            out.diffs.push((DiffKind::Length, Some(format!("source {a}, target {b}"))));
             return out;
         }
     }
@@ -161,11 +159,7 @@ pub fn compare(src: &KeyState, tgt: &KeyState, opts: CompareOptions) -> Outcome 
     match (&src.value, &tgt.value) {
         (ValueState::Whole(a), ValueState::Whole(b)) => {
             if let Some(detail) = first_difference(a, b) {
-                let kind = if a.len() != b.len() {
-                    DiffKind::Length
-                } else {
-                    DiffKind::Value
-                };
+                let kind = if a.len() != b.len() { DiffKind::Length } else { DiffKind::Value };
                 out.diffs.push((kind, Some(detail)));
             }
         }
@@ -203,12 +197,7 @@ pub fn first_difference_at(a: &Content, b: &Content, offset: u64) -> Option<Stri
             }
             let i = x.iter().zip(y.iter()).take_while(|(p, q)| p == q).count();
             let at = |s: &Bytes| preview(s.get(i..).unwrap_or_default());
-            Some(format!(
-                "first difference at byte {}: source {}, target {}",
-                offset + i as u64,
-                at(x),
-                at(y)
-            ))
+            Some(format!("first difference at byte {}: source {}, target {}", offset + i as u64, at(x), at(y)))
         }
         (Content::List(x), Content::List(y)) => {
             let i = x.iter().zip(y.iter()).take_while(|(p, q)| p == q).count();
@@ -216,12 +205,7 @@ pub fn first_difference_at(a: &Content, b: &Content, offset: u64) -> Option<Stri
                 return None;
             }
             let el = |v: &Vec<Bytes>| v.get(i).map(|e| preview(e)).unwrap_or_else(|| "(end)".into());
-            Some(format!(
-                "index {}: source {}, target {}",
-                offset + i as u64,
-                el(x),
-                el(y)
-            ))
+            Some(format!("index {}: source {}, target {}", offset + i as u64, el(x), el(y)))
         }
         (Content::Set(x), Content::Set(y)) => {
             merge_first(x, y, |m| m, |m| format!("member {}", preview(m)), |_, _| None)
@@ -232,36 +216,19 @@ pub fn first_difference_at(a: &Content, b: &Content, offset: u64) -> Option<Stri
             |p| &p.0,
             |p| format!("field {}", preview(&p.0)),
             |p, q| {
-                (p.1 != q.1).then(|| {
-                    format!(
-                        "field {}: source {}, target {}",
-                        preview(&p.0),
-                        preview(&p.1),
-                        preview(&q.1)
-                    )
-                })
+                (p.1 != q.1)
+                    .then(|| format!("field {}: source {}, target {}", preview(&p.0), preview(&p.1), preview(&q.1)))
             },
         ),
         (Content::Zset(x), Content::Zset(y)) => {
-            let i = x
-                .iter()
-                .zip(y.iter())
-                .take_while(|(p, q)| p.0 == q.0 && scores_equal(p.1, q.1))
-                .count();
+            let i = x.iter().zip(y.iter()).take_while(|(p, q)| p.0 == q.0 && scores_equal(p.1, q.1)).count();
             if i == x.len() && i == y.len() {
                 return None;
             }
             let el = |v: &Vec<(Bytes, f64)>| {
-                v.get(i)
-                    .map(|(m, s)| format!("{} (score {s})", preview(m)))
-                    .unwrap_or_else(|| "(end)".into())
+                v.get(i).map(|(m, s)| format!("{} (score {s})", preview(m))).unwrap_or_else(|| "(end)".into())
             };
-            Some(format!(
-                "rank {}: source {}, target {}",
-                offset + i as u64,
-                el(x),
-                el(y)
-            ))
+            Some(format!("rank {}: source {}, target {}", offset + i as u64, el(x), el(y)))
         }
         (Content::Stream(x), Content::Stream(y)) => {
             let i = x.iter().zip(y.iter()).take_while(|(p, q)| p == q).count();
@@ -276,12 +243,7 @@ pub fn first_difference_at(a: &Content, b: &Content, offset: u64) -> Option<Stri
                     })
                     .unwrap_or_else(|| "(end)".into())
             };
-            Some(format!(
-                "entry {}: source {}, target {}",
-                offset + i as u64,
-                el(x),
-                el(y)
-            ))
+            Some(format!("entry {}: source {}, target {}", offset + i as u64, el(x), el(y)))
         }
         _ => Some("values of different types".to_string()),
     }

@@ -29,12 +29,7 @@ pub fn ty_of(c: &Content) -> KeyType {
 impl MemStore {
     pub fn put(&self, db: u32, key: &str, mut c: Content, pttl: i64) {
         c.normalize();
-        self.data
-            .lock()
-            .unwrap()
-            .entry(db)
-            .or_default()
-            .insert(Bytes::copy_from_slice(key.as_bytes()), (c, pttl));
+        self.data.lock().unwrap().entry(db).or_default().insert(Bytes::copy_from_slice(key.as_bytes()), (c, pttl));
     }
 
     pub fn del(&self, db: u32, key: &str) {
@@ -66,12 +61,7 @@ impl Store for MemStore {
         Ok(data
             .iter()
             .filter(|(db, m)| !m.is_empty() && (dbs.is_empty() || dbs.contains(db)))
-            .map(|(db, m)| ScanUnit {
-                node: 0,
-                db: *db,
-                keys: m.len() as u64,
-                label: format!("mem/{db}"),
-            })
+            .map(|(db, m)| ScanUnit { node: 0, db: *db, keys: m.len() as u64, label: format!("mem/{db}") })
             .collect())
     }
 
@@ -88,10 +78,7 @@ impl Store for MemStore {
         };
         let keys: Vec<Bytes> = m.keys().skip(cursor as usize).take(count).cloned().collect();
         let next = cursor + keys.len() as u64;
-        let keys = keys
-            .into_iter()
-            .filter(|k| pattern.is_none_or(|p| super::glob::matches(p, k)))
-            .collect();
+        let keys = keys.into_iter().filter(|k| pattern.is_none_or(|p| super::glob::matches(p, k))).collect();
         Ok((if next as usize >= m.len() { 0 } else { next }, keys))
     }
 
@@ -101,22 +88,13 @@ impl Store for MemStore {
             .map(|k| match self.get(db, k) {
                 None => KeyState::MISSING,
                 Some((c, pttl)) => {
-                    let mut s = KeyState {
-                        ty: Some(ty_of(&c)),
-                        pttl: None,
-                        len: None,
-                        value: ValueState::NotRead,
-                    };
+                    let mut s = KeyState { ty: Some(ty_of(&c)), pttl: None, len: None, value: ValueState::NotRead };
                     if depth >= Depth::Meta {
                         s.pttl = Some(pttl);
                         s.len = Some(c.len());
                     }
                     if depth == Depth::Full {
-                        s.value = if c.len() > big {
-                            ValueState::Big
-                        } else {
-                            ValueState::Whole(c)
-                        };
+                        s.value = if c.len() > big { ValueState::Big } else { ValueState::Whole(c) };
                     }
                     s
                 }
@@ -130,10 +108,7 @@ impl Store for MemStore {
 
     async fn piece(&self, db: u32, key: &Bytes, _ty: KeyType, pos: Pos, count: u64) -> Result<Piece, StoreError> {
         let Some((c, _)) = self.get(db, key) else {
-            return Ok(Piece {
-                content: slice(&Content::List(vec![]), 0, 0),
-                next: None,
-            });
+            return Ok(Piece { content: slice(&Content::List(vec![]), 0, 0), next: None });
         };
         let from = match pos {
             Pos::Index(i) | Pos::Cursor(i) => i as usize,

@@ -101,11 +101,7 @@ impl Report {
     /// The human summary, with up to `examples` examples per kind.
     pub fn human(&self, examples: usize) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "df2redis verify ({} mode): {} → {}",
-            self.mode, self.source, self.target
-        );
+        let _ = writeln!(s, "df2redis verify ({} mode): {} → {}", self.mode, self.source, self.target);
         let _ = writeln!(
             s,
             "checked {} source keys and {} target keys in {:.1}s ({:.0} keys/s); {} big keys compared in chunks",
@@ -168,10 +164,7 @@ impl Report {
     pub fn write_dir(&self, dir: &Path) -> std::io::Result<Written> {
         std::fs::create_dir_all(dir)?;
         let json = dir.join("report.json");
-        std::fs::write(
-            &json,
-            serde_json::to_vec_pretty(&self.json()).map_err(std::io::Error::other)?,
-        )?;
+        std::fs::write(&json, serde_json::to_vec_pretty(&self.json()).map_err(std::io::Error::other)?)?;
         let summary = dir.join("summary.txt");
         std::fs::write(&summary, self.human(20))?;
         let repair = if self.diffs.is_empty() {
@@ -197,12 +190,7 @@ mod tests {
             db,
             key: Bytes::copy_from_slice(k),
             kind,
-            source: Summary {
-                ty: Some(KeyType::Hash),
-                ttl_ms: Some(-1),
-                len: Some(3),
-                digest: None,
-            },
+            source: Summary { ty: Some(KeyType::Hash), ttl_ms: Some(-1), len: Some(3), digest: None },
             target: Summary::default(),
             detail: Some("field \"f\" only on source".into()),
         };
@@ -231,10 +219,7 @@ mod tests {
         assert!(h.contains("differing keys per round: 5 → 2"), "{h}");
         assert!(h.contains("missing_on_target         0          1"), "{h}");
         assert!(h.contains("value                     2          1"), "{h}");
-        assert!(
-            h.contains("examples of ttl:\n  db0 \"b\" [source hash / target none]"),
-            "{h}"
-        );
+        assert!(h.contains("examples of ttl:\n  db0 \"b\" [source hash / target none]"), "{h}");
         let mut r = report();
         r.diffs.clear();
         assert!(r.human(5).contains("RESULT: EQUAL"));

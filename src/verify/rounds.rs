@@ -114,11 +114,7 @@ mod tests {
     }
 
     fn script(r: Vec<Vec<&'static str>>) -> Script {
-        Script {
-            rounds: r,
-            at: Mutex::new(0),
-            asked: Mutex::new(Vec::new()),
-        }
+        Script { rounds: r, at: Mutex::new(0), asked: Mutex::new(Vec::new()) }
     }
 
     #[tokio::test(start_paused = true)]

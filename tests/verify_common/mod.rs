@@ -59,9 +59,7 @@ pub async fn load_cluster(c: &df2redis::testkit::RedisCluster, cmds: Vec<(Vec<u8
     }
     for (node, cmds) in per {
         let addr = map.nodes()[node].addr.clone();
-        let mut p = df2redis::resp::Pipeline::connect(&addr, &Default::default())
-            .await
-            .unwrap();
+        let mut p = df2redis::resp::Pipeline::connect(&addr, &Default::default()).await.unwrap();
         let mut errors = Vec::new();
         p.run(cmds, 512, |i, f| {
             if f.is_error() {
@@ -88,10 +86,7 @@ pub fn dataset(n: usize, big: usize, expire_at_ms: u64, reverse: bool) -> Vec<(V
         }
     }
     out.push(("str:int".into(), Cmd::new("SET").arg("str:int").arg("12345")));
-    out.push((
-        "str:bin".into(),
-        Cmd::new("SET").arg("str:bin").arg(&b"\x00\xff\r\n"[..]),
-    ));
+    out.push(("str:bin".into(), Cmd::new("SET").arg("str:bin").arg(&b"\x00\xff\r\n"[..])));
     for (name, size) in [("small", 5usize), ("big", big)] {
         let l = format!("list:{name}");
         for i in 0..size {
@@ -99,10 +94,7 @@ pub fn dataset(n: usize, big: usize, expire_at_ms: u64, reverse: bool) -> Vec<(V
         }
         let h = format!("hash:{name}");
         for i in ord((0..size).collect()) {
-            out.push((
-                h.clone().into(),
-                Cmd::new("HSET").arg(&h).arg(format!("f{i}")).arg(format!("v{i}")),
-            ));
+            out.push((h.clone().into(), Cmd::new("HSET").arg(&h).arg(format!("f{i}")).arg(format!("v{i}"))));
         }
         let s = format!("set:{name}");
         for i in ord((0..size).collect()) {
@@ -116,10 +108,7 @@ pub fn dataset(n: usize, big: usize, expire_at_ms: u64, reverse: bool) -> Vec<(V
         for i in ord((0..size).collect()) {
             out.push((
                 z.clone().into(),
-                Cmd::new("ZADD")
-                    .arg(&z)
-                    .arg(format!("{}", i as f64 / 3.0))
-                    .arg(format!("z{i}")),
+                Cmd::new("ZADD").arg(&z).arg(format!("{}", i as f64 / 3.0)).arg(format!("z{i}")),
             ));
         }
         let x = format!("stream:{name}");
@@ -136,30 +125,19 @@ pub fn dataset(n: usize, big: usize, expire_at_ms: u64, reverse: bool) -> Vec<(V
             ));
         }
     }
-    out.push((
-        "hash:small".into(),
-        Cmd::new("PEXPIREAT").arg("hash:small").arg(expire_at_ms),
-    ));
+    out.push(("hash:small".into(), Cmd::new("PEXPIREAT").arg("hash:small").arg(expire_at_ms)));
     out
 }
 
 /// Milliseconds since the epoch plus `plus_ms`.
 pub fn now_ms(plus_ms: u64) -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-        + plus_ms
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + plus_ms
 }
 
 /// Stores for a source and target address.
 pub async fn stores(src: &str, tgt: &str) -> (Arc<RedisStore>, Arc<RedisStore>) {
-    let s = RedisStore::connect_addr("source", src, Default::default())
-        .await
-        .unwrap();
-    let t = RedisStore::connect_addr("target", tgt, Default::default())
-        .await
-        .unwrap();
+    let s = RedisStore::connect_addr("source", src, Default::default()).await.unwrap();
+    let t = RedisStore::connect_addr("target", tgt, Default::default()).await.unwrap();
     (Arc::new(s), Arc::new(t))
 }
 
@@ -171,7 +149,5 @@ pub async fn verify(src: &str, tgt: &str, settings: Settings) -> Vec<Diff> {
 
 /// (key, kind) of each difference.
 pub fn found(d: &[Diff]) -> Vec<(String, DiffKind)> {
-    d.iter()
-        .map(|x| (String::from_utf8_lossy(&x.key).into_owned(), x.kind))
-        .collect()
+    d.iter().map(|x| (String::from_utf8_lossy(&x.key).into_owned(), x.kind)).collect()
 }

@@ -8,18 +8,10 @@ fn b(s: &str) -> Bytes {
 }
 
 fn st(ty: KeyType, pttl: i64, c: Content) -> KeyState {
-    KeyState {
-        ty: Some(ty),
-        pttl: Some(pttl),
-        len: Some(c.len()),
-        value: ValueState::Whole(c),
-    }
+    KeyState { ty: Some(ty), pttl: Some(pttl), len: Some(c.len()), value: ValueState::Whole(c) }
 }
 
-const FULL: CompareOptions = CompareOptions {
-    ttl_tolerance_ms: 1000,
-    values: true,
-};
+const FULL: CompareOptions = CompareOptions { ttl_tolerance_ms: 1000, values: true };
 
 fn kinds(o: &Outcome) -> Vec<DiffKind> {
     o.diffs.iter().map(|d| d.0).collect()
@@ -28,10 +20,7 @@ fn kinds(o: &Outcome) -> Vec<DiffKind> {
 #[test]
 fn presence_and_type() {
     let s = st(KeyType::String, -1, Content::Str(b("a")));
-    assert_eq!(
-        kinds(&compare(&s, &KeyState::MISSING, FULL)),
-        [DiffKind::MissingOnTarget]
-    );
+    assert_eq!(kinds(&compare(&s, &KeyState::MISSING, FULL)), [DiffKind::MissingOnTarget]);
     assert_eq!(kinds(&compare(&KeyState::MISSING, &s, FULL)), [DiffKind::ExtraOnTarget]);
     assert!(compare(&KeyState::MISSING, &KeyState::MISSING, FULL).diffs.is_empty());
     let l = st(KeyType::List, -1, Content::List(vec![b("a")]));
@@ -50,27 +39,14 @@ fn ttl_rules() {
     assert_eq!(kinds(&compare(&k(45_000), &k(-1), FULL)), [DiffKind::Ttl]);
     // TTL and value both differ: both reported
     let other = st(KeyType::String, -1, Content::Str(b("w")));
-    assert_eq!(
-        kinds(&compare(&k(5000), &other, FULL)),
-        [DiffKind::Ttl, DiffKind::Value]
-    );
+    assert_eq!(kinds(&compare(&k(5000), &other, FULL)), [DiffKind::Ttl, DiffKind::Value]);
 }
 
 #[test]
 fn element_changes_in_every_type() {
     let cases: Vec<(KeyType, Content, Content, &str)> = vec![
-        (
-            KeyType::String,
-            Content::Str(b("hello")),
-            Content::Str(b("help!")),
-            "byte 3",
-        ),
-        (
-            KeyType::List,
-            Content::List(vec![b("a"), b("b")]),
-            Content::List(vec![b("b"), b("a")]),
-            "index 0",
-        ),
+        (KeyType::String, Content::Str(b("hello")), Content::Str(b("help!")), "byte 3"),
+        (KeyType::List, Content::List(vec![b("a"), b("b")]), Content::List(vec![b("b"), b("a")]), "index 0"),
         (
             KeyType::Set,
             Content::Set(vec![b("a"), b("b")]),
@@ -83,24 +59,11 @@ fn element_changes_in_every_type() {
             Content::Hash(vec![(b("f"), b("1")), (b("g"), b("3"))]),
             "field \"g\": source \"2\", target \"3\"",
         ),
-        (
-            KeyType::Zset,
-            Content::Zset(vec![(b("m"), 1.0)]),
-            Content::Zset(vec![(b("m"), 1.5)]),
-            "rank 0",
-        ),
+        (KeyType::Zset, Content::Zset(vec![(b("m"), 1.0)]), Content::Zset(vec![(b("m"), 1.5)]), "rank 0"),
         (
             KeyType::Stream,
-            Content::Stream(vec![StreamEntry {
-                ms: 1,
-                seq: 0,
-                fields: vec![b("f"), b("v")],
-            }]),
-            Content::Stream(vec![StreamEntry {
-                ms: 1,
-                seq: 0,
-                fields: vec![b("f"), b("w")],
-            }]),
+            Content::Stream(vec![StreamEntry { ms: 1, seq: 0, fields: vec![b("f"), b("v")] }]),
+            Content::Stream(vec![StreamEntry { ms: 1, seq: 0, fields: vec![b("f"), b("w")] }]),
             "entry 0: source 1-0",
         ),
     ];
@@ -118,10 +81,7 @@ fn length_beats_value_and_big_needs_chunks() {
     let a = st(KeyType::Set, -1, Content::Set(vec![b("a"), b("b")]));
     let c = st(KeyType::Set, -1, Content::Set(vec![b("a")]));
     assert_eq!(kinds(&compare(&a, &c, FULL)), [DiffKind::Length]);
-    let big = KeyState {
-        value: ValueState::Big,
-        ..a.clone()
-    };
+    let big = KeyState { value: ValueState::Big, ..a.clone() };
     let o = compare(&big, &a, FULL);
     assert!(o.diffs.is_empty() && o.needs_chunks);
     let meta = CompareOptions { values: false, ..FULL };

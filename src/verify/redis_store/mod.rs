@@ -66,10 +66,7 @@ pub struct RedisStore {
 /// Connect options for verify's reads.
 pub fn connect_options(ep: &Endpoint) -> ConnectOptions {
     let auth = ep.password.as_ref().map(|p| match &ep.username {
-        Some(u) => Auth::User {
-            user: u.clone(),
-            password: p.expose().to_string(),
-        },
+        Some(u) => Auth::User { user: u.clone(), password: p.expose().to_string() },
         None => Auth::Password(p.expose().to_string()),
     });
     ConnectOptions {
@@ -97,11 +94,7 @@ impl RedisStore {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| StoreError::Io {
-            side,
-            addr: ep.addr.to_string(),
-            reason: "no address".into(),
-        }))
+        Err(last.unwrap_or_else(|| StoreError::Io { side, addr: ep.addr.to_string(), reason: "no address".into() }))
     }
 
     /// Connects to `addr` (a standalone server or any cluster node).
@@ -110,11 +103,7 @@ impl RedisStore {
             side,
             seed: addr.to_string(),
             opts,
-            topo: RwLock::new(Topology {
-                cluster: false,
-                map: SlotMap::single(addr),
-                masters: vec![addr.to_string()],
-            }),
+            topo: RwLock::new(Topology { cluster: false, map: SlotMap::single(addr), masters: vec![addr.to_string()] }),
             pools: Mutex::new(HashMap::new()),
         };
         store.refresh().await?;
@@ -132,19 +121,11 @@ impl RedisStore {
     }
 
     fn io(&self, e: RespError) -> StoreError {
-        StoreError::Io {
-            side: self.side,
-            addr: e.addr().to_string(),
-            reason: e.to_string(),
-        }
+        StoreError::Io { side: self.side, addr: e.addr().to_string(), reason: e.to_string() }
     }
 
     fn reply(&self, command: &str, e: Unexpected) -> StoreError {
-        StoreError::Reply {
-            side: self.side,
-            command: command.to_string(),
-            reply: e.0,
-        }
+        StoreError::Reply { side: self.side, command: command.to_string(), reply: e.0 }
     }
 
     fn pool(&self, addr: &str, db: u32) -> Arc<Pool> {
@@ -154,11 +135,7 @@ impl RedisStore {
             .or_insert_with(|| {
                 let mut opts = self.opts.clone();
                 opts.db = (db != 0).then_some(db);
-                Arc::new(Pool {
-                    addr: addr.to_string(),
-                    opts,
-                    idle: Mutex::new(Vec::new()),
-                })
+                Arc::new(Pool { addr: addr.to_string(), opts, idle: Mutex::new(Vec::new()) })
             })
             .clone()
     }
@@ -201,11 +178,7 @@ impl RedisStore {
         let info = self.admin(addr, &[b"INFO", b"cluster"]).await?;
         let text = String::from_utf8_lossy(info.as_bytes().unwrap_or_default()).into_owned();
         if parse::info_field(&text, "cluster_enabled") != Some("1") {
-            return Ok(Topology {
-                cluster: false,
-                map: SlotMap::single(addr),
-                masters: vec![addr.to_string()],
-            });
+            return Ok(Topology { cluster: false, map: SlotMap::single(addr), masters: vec![addr.to_string()] });
         }
         let shards = self.admin(addr, &[b"CLUSTER", b"SHARDS"]).await?;
         let map = match SlotMap::from_cluster_shards(&shards) {
@@ -223,19 +196,9 @@ impl RedisStore {
         let masters = map
             .nodes()
             .iter()
-            .map(|n| {
-                if n.addr.starts_with(':') {
-                    format!("{host}{}", n.addr)
-                } else {
-                    n.addr.clone()
-                }
-            })
+            .map(|n| if n.addr.starts_with(':') { format!("{host}{}", n.addr) } else { n.addr.clone() })
             .collect();
-        Ok(Topology {
-            cluster: true,
-            map,
-            masters,
-        })
+        Ok(Topology { cluster: true, map, masters })
     }
 
     /// Runs `per` commands per key (pushed by `push(pipeline, index, key)`), routed by node, and
@@ -254,10 +217,7 @@ impl RedisStore {
                         command: "route".into(),
                         reply: e.to_string(),
                     })?;
-                    split
-                        .into_iter()
-                        .map(|(n, idx)| (t.masters.get(n).cloned().unwrap_or_default(), idx))
-                        .collect()
+                    split.into_iter().map(|(n, idx)| (t.masters.get(n).cloned().unwrap_or_default(), idx)).collect()
                 } else {
                     vec![(t.masters[0].clone(), (0..keys.len()).collect())]
                 }

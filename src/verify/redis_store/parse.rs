@@ -59,10 +59,7 @@ pub fn scan_reply(f: &Frame) -> Result<(u64, &[Frame]), Unexpected> {
     match array(f)? {
         [c, items] => {
             let c = bytes(c)?;
-            let cursor = std::str::from_utf8(&c)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| bad("a cursor", f))?;
+            let cursor = std::str::from_utf8(&c).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad("a cursor", f))?;
             Ok((cursor, array(items)?))
         }
         _ => Err(bad("[cursor, elements]", f)),
@@ -79,10 +76,7 @@ pub fn pairs(items: &[Frame]) -> Result<Vec<(Bytes, Bytes)>, Unexpected> {
     if items.len() % 2 != 0 {
         return Err(Unexpected("odd field/value list".into()));
     }
-    items
-        .chunks_exact(2)
-        .map(|p| Ok((bytes(&p[0])?, bytes(&p[1])?)))
-        .collect()
+    items.chunks_exact(2).map(|p| Ok((bytes(&p[0])?, bytes(&p[1])?))).collect()
 }
 
 /// ZRANGE .. WITHSCORES (RESP2 flat list; also accepts RESP3-style nested pairs).
@@ -101,11 +95,7 @@ pub fn zset(f: &Frame) -> Result<Content, Unexpected> {
     if items.len() % 2 != 0 {
         return Err(bad("member/score pairs", f));
     }
-    items
-        .chunks_exact(2)
-        .map(|p| Ok((bytes(&p[0])?, score(&p[1])?)))
-        .collect::<Result<_, _>>()
-        .map(Content::Zset)
+    items.chunks_exact(2).map(|p| Ok((bytes(&p[0])?, score(&p[1])?))).collect::<Result<_, _>>().map(Content::Zset)
 }
 
 /// A stream id `ms-seq`.
@@ -162,8 +152,7 @@ pub fn keyspace(info: &[u8]) -> Vec<(u32, u64)> {
 
 /// `INFO` field value, e.g. `cluster_enabled`.
 pub fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
-    info.lines()
-        .find_map(|l| l.trim_end().strip_prefix(name)?.strip_prefix(':'))
+    info.lines().find_map(|l| l.trim_end().strip_prefix(name)?.strip_prefix(':'))
 }
 
 #[cfg(test)]
@@ -177,19 +166,13 @@ mod tests {
     #[test]
     fn shapes() {
         let z = Frame::Array(vec![bulk("a"), bulk("1.5"), bulk("b"), bulk("inf")]);
-        assert_eq!(
-            zset(&z).unwrap(),
-            Content::Zset(vec![(Bytes::from("a"), 1.5), (Bytes::from("b"), f64::INFINITY)])
-        );
+        assert_eq!(zset(&z).unwrap(), Content::Zset(vec![(Bytes::from("a"), 1.5), (Bytes::from("b"), f64::INFINITY)]));
         assert!(zset(&Frame::Array(vec![bulk("a")])).is_err());
         let scan = Frame::Array(vec![bulk("17"), Frame::Array(vec![bulk("f"), bulk("v")])]);
         let (c, items) = scan_reply(&scan).unwrap();
         assert_eq!(c, 17);
         assert_eq!(pairs(items).unwrap(), vec![(Bytes::from("f"), Bytes::from("v"))]);
-        let x = Frame::Array(vec![Frame::Array(vec![
-            bulk("5-1"),
-            Frame::Array(vec![bulk("f"), bulk("v")]),
-        ])]);
+        let x = Frame::Array(vec![Frame::Array(vec![bulk("5-1"), Frame::Array(vec![bulk("f"), bulk("v")])])]);
         assert_eq!(stream(&x).unwrap()[0].id_text(), "5-1");
         assert_eq!(
             membership(&Frame::Array(vec![Frame::Integer(1), Frame::Integer(0)])).unwrap(),
@@ -206,10 +189,7 @@ mod tests {
     fn info_parsing() {
         let ks = "# Keyspace\r\ndb0:keys=10,expires=0,avg_ttl=0\r\ndb5:keys=3,expires=1,avg_ttl=9\r\n";
         assert_eq!(keyspace(ks.as_bytes()), vec![(0, 10), (5, 3)]);
-        assert_eq!(
-            info_field("# Cluster\r\ncluster_enabled:1\r\n", "cluster_enabled"),
-            Some("1")
-        );
+        assert_eq!(info_field("# Cluster\r\ncluster_enabled:1\r\n", "cluster_enabled"), Some("1"));
         assert_eq!(stream_id(b"1-2"), Some((1, 2)));
         assert_eq!(stream_id(b"x"), None);
     }

@@ -80,12 +80,8 @@ impl RedisStore {
                 return Ok(vec![true; keys.len()]);
             }
         }
-        let f = self
-            .run_keys(db, keys, 1, |p, _, k| p.push_args(&[&b"EXISTS"[..], k]))
-            .await?;
-        f.iter()
-            .map(|x| parse::int(x).map(|n| n > 0).map_err(|e| self.reply("EXISTS", e)))
-            .collect()
+        let f = self.run_keys(db, keys, 1, |p, _, k| p.push_args(&[&b"EXISTS"[..], k])).await?;
+        f.iter().map(|x| parse::int(x).map(|n| n > 0).map_err(|e| self.reply("EXISTS", e))).collect()
     }
 
     /// Keys / meta depth.
@@ -106,12 +102,7 @@ impl RedisStore {
                 states.push(KeyState::MISSING);
                 continue;
             }
-            let mut s = KeyState {
-                ty,
-                pttl: None,
-                len: None,
-                value: ValueState::NotRead,
-            };
+            let mut s = KeyState { ty, pttl: None, len: None, value: ValueState::NotRead };
             if per == 2 {
                 let pttl = parse::int(&r1[i * per + 1]).map_err(|e| self.reply("PTTL", e))?;
                 if pttl == -2 {
@@ -123,9 +114,8 @@ impl RedisStore {
             states.push(s);
         }
         if depth == Depth::Meta {
-            let todo: Vec<usize> = (0..keys.len())
-                .filter(|&i| states[i].ty.is_some_and(|t| t != KeyType::Other))
-                .collect();
+            let todo: Vec<usize> =
+                (0..keys.len()).filter(|&i| states[i].ty.is_some_and(|t| t != KeyType::Other)).collect();
             self.read_containers(db, keys, &mut states, &todo, false, 0).await?;
         }
         Ok(states)
@@ -194,12 +184,7 @@ impl RedisStore {
                 }),
                 _ => {
                     unknown.push(i);
-                    states.push(KeyState {
-                        ty: None,
-                        pttl: Some(pttl.max(-1)),
-                        len: None,
-                        value: ValueState::NotRead,
-                    });
+                    states.push(KeyState { ty: None, pttl: Some(pttl.max(-1)), len: None, value: ValueState::NotRead });
                 }
             }
         }
@@ -208,9 +193,7 @@ impl RedisStore {
         }
         // Round 2: the type of everything that is not a string.
         let sub: Vec<Bytes> = unknown.iter().map(|&i| keys[i].clone()).collect();
-        let types = self
-            .run_keys(db, &sub, 1, |p, _, k| p.push_args(&[&b"TYPE"[..], k]))
-            .await?;
+        let types = self.run_keys(db, &sub, 1, |p, _, k| p.push_args(&[&b"TYPE"[..], k])).await?;
         let mut todo = Vec::with_capacity(unknown.len());
         for (j, &i) in unknown.iter().enumerate() {
             match self.type_of(&types[j])? {

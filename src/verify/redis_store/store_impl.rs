@@ -29,24 +29,14 @@ impl Store for RedisStore {
             for (node, addr) in masters.iter().enumerate() {
                 let n = self.admin(addr, &[b"DBSIZE"]).await?;
                 let keys = parse::int(&n).map_err(|e| self.reply("DBSIZE", e))?.max(0) as u64;
-                out.push(ScanUnit {
-                    node,
-                    db: 0,
-                    keys,
-                    label: format!("{addr}/0"),
-                });
+                out.push(ScanUnit { node, db: 0, keys, label: format!("{addr}/0") });
             }
         } else {
             let info = self.admin(&masters[0], &[b"INFO", b"keyspace"]).await?;
             let text = info.as_bytes().ok_or_else(|| self.err_reply("INFO keyspace", &info))?;
             for (db, keys) in parse::keyspace(text) {
                 if dbs.is_empty() || dbs.contains(&db) {
-                    out.push(ScanUnit {
-                        node: 0,
-                        db,
-                        keys,
-                        label: format!("{}/{db}", masters[0]),
-                    });
+                    out.push(ScanUnit { node: 0, db, keys, label: format!("{}/{db}", masters[0]) });
                 }
             }
         }
@@ -98,10 +88,7 @@ impl Store for RedisStore {
                 let f = self.one(db, key, &[b"GETRANGE", key, &a, &b]).await?;
                 let v = parse::bytes(&f).map_err(|e| self.reply("GETRANGE", e))?;
                 let next = (v.len() as u64 == count).then_some(Pos::Index(i + count));
-                Ok(Piece {
-                    content: Content::Str(v),
-                    next,
-                })
+                Ok(Piece { content: Content::Str(v), next })
             }
             (KeyType::List | KeyType::Zset, Pos::Index(i)) => {
                 let (a, b) = (num(i), num(i + count - 1));
@@ -118,9 +105,7 @@ impl Store for RedisStore {
             }
             (KeyType::Stream, Pos::StreamId(ms, seq)) => {
                 let start = format!("{ms}-{seq}").into_bytes();
-                let f = self
-                    .one(db, key, &[b"XRANGE", key, &start, b"+", b"COUNT", &num(count)])
-                    .await?;
+                let f = self.one(db, key, &[b"XRANGE", key, &start, b"+", b"COUNT", &num(count)]).await?;
                 let v = parse::stream(&f).map_err(|e| self.reply("XRANGE", e))?;
                 let next = match v.last() {
                     Some(e) if v.len() as u64 == count => Some(match e.seq.checked_add(1) {
@@ -129,10 +114,7 @@ impl Store for RedisStore {
                     }),
                     _ => None,
                 };
-                Ok(Piece {
-                    content: Content::Stream(v),
-                    next,
-                })
+                Ok(Piece { content: Content::Stream(v), next })
             }
             (KeyType::Set | KeyType::Hash, Pos::Cursor(c)) => {
                 let cmd: &[u8] = if ty == KeyType::Set { b"SSCAN" } else { b"HSCAN" };
@@ -144,10 +126,7 @@ impl Store for RedisStore {
                 } else {
                     Content::Hash(parse::pairs(items).map_err(|e| self.reply(name, e))?)
                 };
-                Ok(Piece {
-                    content,
-                    next: (next != 0).then_some(Pos::Cursor(next)),
-                })
+                Ok(Piece { content, next: (next != 0).then_some(Pos::Cursor(next)) })
             }
             _ => Err(StoreError::Reply {
                 side: self.side,
@@ -173,11 +152,7 @@ impl Store for RedisStore {
         args.push(key);
         args.extend(members.iter().map(|m| &m[..]));
         let f = self.one(db, key, &args).await?;
-        let r = if ty == KeyType::Hash {
-            parse::optional_strings(&f)
-        } else {
-            parse::membership(&f)
-        };
+        let r = if ty == KeyType::Hash { parse::optional_strings(&f) } else { parse::membership(&f) };
         r.map_err(|e| self.reply(if ty == KeyType::Hash { "HMGET" } else { "SMISMEMBER" }, e))
     }
 }
