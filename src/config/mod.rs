@@ -291,7 +291,7 @@ impl Default for VerifySettings {
         VerifySettings {
             mode: VerifyMode::Full,
             qps: None,
-            parallel: 4,
+            parallel: 8,
             compare_times: 3,
             interval: Duration::from_secs(5),
             ttl_tolerance: Duration::from_millis(2000),
