@@ -332,6 +332,17 @@ pub struct Config {
     pub verify: VerifySettings,
 }
 
+impl Config {
+    /// The target, or the error to show when a command that needs one has none.
+    pub fn require_target(&self) -> Result<&Endpoint, ConfigError> {
+        self.target.as_ref().ok_or_else(|| ConfigError::Invalid {
+            file: "config".into(),
+            path: "target".into(),
+            reason: "missing (give target.addr in the file or --target-addr)".into(),
+        })
+    }
+}
+
 /// A configuration error: which file, which key path, what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
