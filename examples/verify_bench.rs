@@ -3,6 +3,7 @@
 //! one full pass in both directions, keys/s reported.
 //!
 //! `cargo run --release --example verify_bench -- [keys] [parallel] [batch]`
+//! (`VERIFY_BENCH_STRINGS=1`: strings only.)
 
 use df2redis::resp::Cmd;
 use df2redis::testkit::RedisServer;
@@ -13,9 +14,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn commands(n: usize) -> impl Iterator<Item = Cmd> {
-    (0..n).map(|i| {
+    // VERIFY_BENCH_STRINGS=1: strings only.
+    let strings_only = std::env::var_os("VERIFY_BENCH_STRINGS").is_some();
+    (0..n).map(move |i| {
         let k = format!("key:{i:08}");
-        match i % 20 {
+        match if strings_only { 0 } else { i % 20 } {
             0..=13 => Cmd::new("SET").arg(k).arg(format!("{i:0>64}")),
             14 | 15 => {
                 let mut c = Cmd::new("HSET").arg(k);
