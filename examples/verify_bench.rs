@@ -3,6 +3,7 @@
 //! one full pass in both directions, keys/s reported.
 //!
 //! `cargo run --release --example verify_bench -- [keys] [parallel] [batch]`
+//! (`VERIFY_BENCH_STRINGS=1`: strings only.)
 
 use df2redis::resp::Cmd;
 use df2redis::testkit::RedisServer;
@@ -13,9 +14,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn commands(n: usize) -> impl Iterator<Item = Cmd> {
-    (0..n).map(|i| {
+    // VERIFY_BENCH_STRINGS=1: strings only.
+    let strings_only = std::env::var_os("VERIFY_BENCH_STRINGS").is_some();
+    (0..n).map(move |i| {
         let k = format!("key:{i:08}");
-        match i % 20 {
+        match if strings_only { 0 } else { i % 20 } {
             0..=13 => Cmd::new("SET").arg(k).arg(format!("{i:0>64}")),
             14 | 15 => {
                 let mut c = Cmd::new("HSET").arg(k);
@@ -76,7 +79,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter_map(|(i, d)| d.map(|d| Cmd::new("RESTORE").arg(format!("key:{i:08}")).arg(0).arg(&d[..])));
     p.run(restores, 1024, |_, _| {}).await?;
 
-    for depth in [Depth::Full, Depth::Meta, Depth::Keys] {
+    // The server's own ceiling in this run: pipelined GETs (redis-benchmark -P 64), for a ratio.
+    let ceiling = |port: u16| -> Option<f64> {
+        let out = std::process::Command::new("redis-benchmark")
+            .args([
+                "-p",
+                &port.to_string(),
+                "-P",
+                "64",
+                "-n",
+                "1000000",
+                "-r",
+                "1000000",
+                "-t",
+                "get",
+                "--csv",
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text.lines().find(|l| l.starts_with("\"GET\""))?;
+        line.split(',').nth(1)?.trim_matches('"').parse().ok()
+    };
+    if let Some(c) = ceiling(s.port()) {
+        println!("redis-benchmark ceiling on the source now: {c:.0} GET/s (-P 64)");
+    }
+    for depth in [Depth::Keys, Depth::Meta, Depth::Full, Depth::Full] {
         let src = Arc::new(RedisStore::connect_addr("source", s.addr(), Default::default()).await?);
         let tgt = Arc::new(RedisStore::connect_addr("target", t.addr(), Default::default()).await?);
         let settings = Settings { depth, parallel, batch, ..Settings::default() };
@@ -92,6 +120,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             sk as f64 / secs,
             diffs.len()
         );
+        let settings = Settings {
+            depth,
+            parallel,
+            batch,
+            extras: false,
+            ..Settings::default()
+        };
+        let src = Arc::new(RedisStore::connect_addr("source", s.addr(), Default::default()).await?);
+        let tgt = Arc::new(RedisStore::connect_addr("target", t.addr(), Default::default()).await?);
+        let one_way = Engine::new(src, tgt, settings, Progress::new(true));
+        let start = Instant::now();
+        one_way.pass().await?;
+        let secs1 = start.elapsed().as_secs_f64();
+        println!("{depth:?} source→target only: {:.0} keys/s", sk as f64 / secs1);
         if !diffs.is_empty() {
             return Err(format!("unexpected differences: {:?}", &diffs[..diffs.len().min(3)]).into());
         }

@@ -50,8 +50,13 @@ async fn transient_differences_vanish_persistent_one_is_reported() {
                 writes.fetch_add(1, Ordering::Relaxed);
                 i += 1;
             }
-            for k in &pending {
-                tgt.send(Cmd::new("SET").arg(k).arg("new")).await.unwrap();
+            // Copy the in-flight writes, pipelined (send() queues at once; replies awaited after).
+            let copies: Vec<_> = pending
+                .iter()
+                .map(|k| tgt.send(Cmd::new("SET").arg(k).arg("new")))
+                .collect();
+            for c in copies {
+                c.await.unwrap();
             }
             stop.store(true, Ordering::Relaxed);
         })

@@ -282,7 +282,7 @@ impl Default for VerifySettings {
         VerifySettings {
             mode: VerifyMode::Full,
             qps: None,
-            parallel: 4,
+            parallel: 8,
             compare_times: 3,
             interval: Duration::from_secs(5),
             ttl_tolerance: Duration::from_millis(2000),
@@ -321,6 +321,17 @@ pub struct Config {
     pub dashboard: Option<std::net::SocketAddr>,
     /// `verify` defaults.
     pub verify: VerifySettings,
+}
+
+impl Config {
+    /// The target, or the error to show when a command that needs one has none.
+    pub fn require_target(&self) -> Result<&Endpoint, ConfigError> {
+        self.target.as_ref().ok_or_else(|| ConfigError::Invalid {
+            file: "config".into(),
+            path: "target".into(),
+            reason: "missing (give target.addr in the file or --target-addr)".into(),
+        })
+    }
 }
 
 /// A configuration error: which file, which key path, what is wrong.

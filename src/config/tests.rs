@@ -159,6 +159,7 @@ fn flags_alone_are_enough() {
     let c = args.load().unwrap();
     assert_eq!(c.source.kind, EndpointKind::Auto);
     assert!(c.target.is_none());
+    assert!(c.require_target().unwrap_err().to_string().contains("target"));
     assert_eq!(c.verify, VerifySettings::default());
 }
 

@@ -62,7 +62,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub big_key_threshold: Option<u64>,
     /// Keys per SCAN / pipeline batch.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 512)]
     pub batch_size: usize,
     /// Do not scan the target for keys the source lacks.
     #[arg(long)]

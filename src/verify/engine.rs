@@ -56,7 +56,7 @@ impl Default for Settings {
             big_threshold: 1024,
             chunk: 1024,
             batch: 256,
-            parallel: 4,
+            parallel: 8,
             qps: None,
             patterns: Patterns::default(),
             types: Vec::new(),
@@ -196,6 +196,8 @@ impl<S: Store, T: Store> Engine<S, T> {
         let mut out = Vec::new();
         let mut cursor = 0u64;
         let max = self.cfg.max_keys;
+        // SCAN several batches' worth per round trip: the scan is the one sequential step.
+        let scan_count = self.cfg.batch.saturating_mul(4).clamp(1, 8192);
         loop {
             match dir {
                 Direction::Forward => self.lim_src.acquire(1).await,
@@ -203,8 +205,8 @@ impl<S: Store, T: Store> Engine<S, T> {
             }
             let pattern = self.cfg.patterns.scan_match();
             let (next, mut keys) = match dir {
-                Direction::Forward => self.src.scan(&unit, cursor, self.cfg.batch, pattern).await?,
-                Direction::Extras => self.tgt.scan(&unit, cursor, self.cfg.batch, pattern).await?,
+                Direction::Forward => self.src.scan(&unit, cursor, scan_count, pattern).await?,
+                Direction::Extras => self.tgt.scan(&unit, cursor, scan_count, pattern).await?,
             };
             self.progress.inc(keys.len() as u64);
             keys.retain(|k| self.cfg.patterns.accepts(k));
@@ -217,14 +219,21 @@ impl<S: Store, T: Store> Engine<S, T> {
                     last = true;
                 }
             }
-            if !keys.is_empty() {
-                let permit = sem.clone().acquire_owned().await.map_err(|e| EngineError::Task(e.to_string()))?;
+            let batch = self.cfg.batch.max(1);
+            while !keys.is_empty() {
+                let rest = keys.split_off(keys.len().min(batch));
+                let chunk = std::mem::replace(&mut keys, rest);
+                let permit = sem
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| EngineError::Task(e.to_string()))?;
                 let me = self.clone();
                 let db = unit.db;
                 batches.spawn(async move {
                     let r = match dir {
-                        Direction::Forward => me.forward_batch(db, keys).await,
-                        Direction::Extras => me.extras_batch(db, keys).await,
+                        Direction::Forward => me.forward_batch(db, chunk).await,
+                        Direction::Extras => me.extras_batch(db, chunk).await,
                     };
                     drop(permit);
                     r
@@ -246,8 +255,26 @@ impl<S: Store, T: Store> Engine<S, T> {
 
     async fn forward_batch(&self, db: u32, keys: Vec<Bytes>) -> Result<Vec<Diff>, EngineError> {
         let d = self.cfg.depth;
-        self.lim_src.acquire(keys.len() as u64 * cost(d)).await;
-        let s = self.src.probe(db, &keys, d, self.cfg.big_threshold).await?;
+        let big = self.cfg.big_threshold;
+        let ops = keys.len() as u64 * cost(d);
+        if self.cfg.types.is_empty() {
+            // No type filter: read both sides at once.
+            tokio::join!(self.lim_src.acquire(ops), self.lim_tgt.acquire(ops));
+            let (s, t) = tokio::join!(self.src.probe(db, &keys, d, big), self.tgt.probe(db, &keys, d, big));
+            let (s, t) = (s?, t?);
+            let keep: Vec<usize> = (0..keys.len()).filter(|&i| s[i].exists()).collect();
+            self.stats.source_keys.fetch_add(keep.len() as u64, Ordering::Relaxed);
+            if keep.len() == keys.len() {
+                return self.compare_states(db, &keys, &s, &t).await;
+            }
+            // Keys gone from the source since the scan are not compared (the target scan finds
+            // them if they linger there).
+            let pick = |v: &[KeyState]| keep.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
+            let ks: Vec<Bytes> = keep.iter().map(|&i| keys[i].clone()).collect();
+            return self.compare_states(db, &ks, &pick(&s), &pick(&t)).await;
+        }
+        self.lim_src.acquire(ops).await;
+        let s = self.src.probe(db, &keys, d, big).await?;
         let (keys, s): (Vec<Bytes>, Vec<KeyState>) =
             keys.into_iter().zip(s).filter(|(_, st)| self.type_ok(st.ty)).unzip();
         if keys.is_empty() {
@@ -255,7 +282,7 @@ impl<S: Store, T: Store> Engine<S, T> {
         }
         self.stats.source_keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.lim_tgt.acquire(keys.len() as u64 * cost(d)).await;
-        let t = self.tgt.probe(db, &keys, d, self.cfg.big_threshold).await?;
+        let t = self.tgt.probe(db, &keys, d, big).await?;
         self.compare_states(db, &keys, &s, &t).await
     }
 
@@ -292,8 +319,10 @@ impl<S: Store, T: Store> Engine<S, T> {
         s: &[KeyState],
         t: &[KeyState],
     ) -> Result<Vec<Diff>, EngineError> {
-        let opts =
-            CompareOptions { ttl_tolerance_ms: self.cfg.ttl_tolerance_ms, values: self.cfg.depth == Depth::Full };
+        let opts = CompareOptions {
+            ttl_tolerance_ms: self.cfg.ttl_tolerance_ms,
+            values: self.cfg.depth == Depth::Full,
+        };
         let mut out = Vec::new();
         for ((key, a), b) in keys.iter().zip(s).zip(t) {
             let o = compare(a, b, opts);
@@ -307,7 +336,14 @@ impl<S: Store, T: Store> Engine<S, T> {
                 }
             }
             for (kind, detail) in found {
-                out.push(Diff { db, key: key.clone(), kind, source: Summary::of(a), target: Summary::of(b), detail });
+                out.push(Diff {
+                    db,
+                    key: key.clone(),
+                    kind,
+                    source: Summary::of(a),
+                    target: Summary::of(b),
+                    detail,
+                });
             }
         }
         Ok(out)
@@ -330,8 +366,9 @@ impl<S: Store, T: Store> Engine<S, T> {
                     self.tgt.probe(db, batch, d, self.cfg.big_threshold)
                 );
                 let (s, t) = (s?, t?);
-                let keep: Vec<usize> =
-                    (0..batch.len()).filter(|&i| self.type_ok(s[i].ty) || self.type_ok(t[i].ty)).collect();
+                let keep: Vec<usize> = (0..batch.len())
+                    .filter(|&i| self.type_ok(s[i].ty) || self.type_ok(t[i].ty))
+                    .collect();
                 let pick = |v: &[KeyState]| keep.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
                 let ks: Vec<Bytes> = keep.iter().map(|&i| batch[i].clone()).collect();
                 out.extend(self.compare_states(db, &ks, &pick(&s), &pick(&t)).await?);
