@@ -82,19 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The server's own ceiling in this run: pipelined GETs (redis-benchmark -P 64), for a ratio.
     let ceiling = |port: u16| -> Option<f64> {
         let out = std::process::Command::new("redis-benchmark")
-            .args([
-                "-p",
-                &port.to_string(),
-                "-P",
-                "64",
-                "-n",
-                "1000000",
-                "-r",
-                "1000000",
-                "-t",
-                "get",
-                "--csv",
-            ])
+            .args(["-p", &port.to_string(), "-P", "64", "-n", "1000000", "-r", "1000000", "-t", "get", "--csv"])
             .output()
             .ok()?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -120,13 +108,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             sk as f64 / secs,
             diffs.len()
         );
-        let settings = Settings {
-            depth,
-            parallel,
-            batch,
-            extras: false,
-            ..Settings::default()
-        };
+        let settings = Settings { depth, parallel, batch, extras: false, ..Settings::default() };
         let src = Arc::new(RedisStore::connect_addr("source", s.addr(), Default::default()).await?);
         let tgt = Arc::new(RedisStore::connect_addr("target", t.addr(), Default::default()).await?);
         let one_way = Engine::new(src, tgt, settings, Progress::new(true));

@@ -29,14 +29,8 @@ fn sample_file_flags_and_env() {
     assert_eq!(t.addr.to_string(), "10.1.1.1:7000");
     assert_eq!(t.password.as_ref().unwrap().expose(), "from-env");
     assert!(!format!("{t:?} {t}").contains("from-env"));
-    let cli = Cli::try_parse_from([
-        "x",
-        "--config",
-        sample.to_str().unwrap(),
-        "--target-addr",
-        "10.2.2.2:7001",
-    ])
-    .unwrap();
+    let cli =
+        Cli::try_parse_from(["x", "--config", sample.to_str().unwrap(), "--target-addr", "10.2.2.2:7001"]).unwrap();
     assert_eq!(cli.config.load().unwrap().target.unwrap().addr.port, 7001);
     std::env::remove_var("DF2REDIS_TARGET_ADDR");
     std::env::remove_var("DF2REDIS_TARGET_PASSWORD");
@@ -51,10 +45,7 @@ fn errors_name_the_file_and_key() {
     let e = cli.config.load().unwrap_err();
     assert!(matches!(e, ConfigError::UnknownKey { .. }));
     let msg = e.to_string();
-    assert!(
-        msg.contains("bad.yaml") && msg.contains("`source.tsl`") && msg.contains("`tls`"),
-        "{msg}"
-    );
+    assert!(msg.contains("bad.yaml") && msg.contains("`source.tsl`") && msg.contains("`tls`"), "{msg}");
     let cli = Cli::try_parse_from(["x", "--config", "/nonexistent/df2redis.yaml"]).unwrap();
     assert!(matches!(cli.config.load(), Err(ConfigError::Io { .. })));
 }

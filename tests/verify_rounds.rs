@@ -51,10 +51,7 @@ async fn transient_differences_vanish_persistent_one_is_reported() {
                 i += 1;
             }
             // Copy the in-flight writes, pipelined (send() queues at once; replies awaited after).
-            let copies: Vec<_> = pending
-                .iter()
-                .map(|k| tgt.send(Cmd::new("SET").arg(k).arg("new")))
-                .collect();
+            let copies: Vec<_> = pending.iter().map(|k| tgt.send(Cmd::new("SET").arg(k).arg("new"))).collect();
             for c in copies {
                 c.await.unwrap();
             }

@@ -208,12 +208,8 @@ async fn exit_codes_and_reports_through_the_cli() {
     let repair = std::fs::read_to_string(dir.path().join("repair.jsonl")).unwrap();
     assert_eq!(repair.trim(), r#"{"db":0,"key":"str:5","key_hex":"7374723a35"}"#);
     // Go-tool flags and a sample of keys: exactly N keys per direction are checked.
-    let plan = args(&["--mode", "outline", "--sample", "50", "--compare-times", "1"])
-        .plan()
-        .unwrap();
-    let report = df2redis::verify::cli::execute(&plan, df2redis::verify::progress::Progress::hidden())
-        .await
-        .unwrap();
+    let plan = args(&["--mode", "outline", "--sample", "50", "--compare-times", "1"]).plan().unwrap();
+    let report = df2redis::verify::cli::execute(&plan, df2redis::verify::progress::Progress::hidden()).await.unwrap();
     assert_eq!((report.source_keys, report.target_keys), (50, 50));
     assert_eq!(report.mode, "keys");
 }
@@ -226,16 +222,7 @@ async fn rate_limit_holds_reads_to_the_configured_ops_per_second() {
     load(&t, keys).await;
     let start = std::time::Instant::now();
     // keys mode: ~1 op per key per side and direction; 1000 ops/s → ≥ ~0.9 s per direction.
-    let d = verify(
-        s.addr(),
-        t.addr(),
-        Settings {
-            depth: Depth::Keys,
-            qps: Some(1000),
-            ..Settings::default()
-        },
-    )
-    .await;
+    let d = verify(s.addr(), t.addr(), Settings { depth: Depth::Keys, qps: Some(1000), ..Settings::default() }).await;
     assert!(d.is_empty());
     let took = start.elapsed().as_secs_f64();
     assert!(took >= 1.7, "{took}");

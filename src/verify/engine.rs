@@ -223,11 +223,7 @@ impl<S: Store, T: Store> Engine<S, T> {
             while !keys.is_empty() {
                 let rest = keys.split_off(keys.len().min(batch));
                 let chunk = std::mem::replace(&mut keys, rest);
-                let permit = sem
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| EngineError::Task(e.to_string()))?;
+                let permit = sem.clone().acquire_owned().await.map_err(|e| EngineError::Task(e.to_string()))?;
                 let me = self.clone();
                 let db = unit.db;
                 batches.spawn(async move {
@@ -319,10 +315,8 @@ impl<S: Store, T: Store> Engine<S, T> {
         s: &[KeyState],
         t: &[KeyState],
     ) -> Result<Vec<Diff>, EngineError> {
-        let opts = CompareOptions {
-            ttl_tolerance_ms: self.cfg.ttl_tolerance_ms,
-            values: self.cfg.depth == Depth::Full,
-        };
+        let opts =
+            CompareOptions { ttl_tolerance_ms: self.cfg.ttl_tolerance_ms, values: self.cfg.depth == Depth::Full };
         let mut out = Vec::new();
         for ((key, a), b) in keys.iter().zip(s).zip(t) {
             let o = compare(a, b, opts);
@@ -336,14 +330,7 @@ impl<S: Store, T: Store> Engine<S, T> {
                 }
             }
             for (kind, detail) in found {
-                out.push(Diff {
-                    db,
-                    key: key.clone(),
-                    kind,
-                    source: Summary::of(a),
-                    target: Summary::of(b),
-                    detail,
-                });
+                out.push(Diff { db, key: key.clone(), kind, source: Summary::of(a), target: Summary::of(b), detail });
             }
         }
         Ok(out)
@@ -366,9 +353,8 @@ impl<S: Store, T: Store> Engine<S, T> {
                     self.tgt.probe(db, batch, d, self.cfg.big_threshold)
                 );
                 let (s, t) = (s?, t?);
-                let keep: Vec<usize> = (0..batch.len())
-                    .filter(|&i| self.type_ok(s[i].ty) || self.type_ok(t[i].ty))
-                    .collect();
+                let keep: Vec<usize> =
+                    (0..batch.len()).filter(|&i| self.type_ok(s[i].ty) || self.type_ok(t[i].ty)).collect();
                 let pick = |v: &[KeyState]| keep.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
                 let ks: Vec<Bytes> = keep.iter().map(|&i| batch[i].clone()).collect();
                 out.extend(self.compare_states(db, &ks, &pick(&s), &pick(&t)).await?);
