@@ -94,7 +94,7 @@ fn ci(root: &Path) -> Result<()> {
     steps.run("clippy", cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     let mut test = cargo(&["test", "--workspace"]);
     test.env("INSTA_UPDATE", "no");
-    steps.run("test", test)?;
+    let counts = steps.run_counting_tests("test", test)?;
     let n = seeds::write_all(root)?;
     println!("==> fuzz seeds: {n} files under fuzz/corpus/");
     let fuzz = FuzzToolchain::detect();
@@ -102,9 +102,44 @@ fn ci(root: &Path) -> Result<()> {
     for t in FUZZ_TARGETS {
         steps.run(&format!("fuzz {t} ({CI_FUZZ_SECONDS} s)"), fuzz.run_cmd(t, CI_FUZZ_SECONDS))?;
     }
-    steps.run("bench compile", cargo(&["bench", "--no-run"]))?;
+    // Compile only (clippy already type-checked the benches); no debug info, to link faster.
+    let mut bench = cargo(&["bench", "--no-run"]);
+    bench.env("CARGO_PROFILE_BENCH_DEBUG", "false");
+    steps.run("bench compile", bench)?;
     steps.summary();
+    // The last line: the whole test suite's count (cargo's own last line is a doc-test
+    // binary's, often "0 passed").
+    println!("tests: {} passed, {} failed, {} skipped", counts.passed, counts.failed, counts.ignored);
     Ok(())
+}
+
+/// Totals of cargo test's `test result:` lines.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TestCounts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestCounts {
+    /// Adds `test result: ok. 97 passed; 0 failed; 1 ignored; 0 measured; ...`.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else { return };
+        for part in rest.split(';') {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            let (n, what) = match words.as_slice() {
+                [_, n, what] | [n, what] => (n, what),
+                _ => continue,
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match *what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Fails when `FUZZ_TARGETS` and the files under `fuzz/fuzz_targets/` disagree.
@@ -192,6 +227,32 @@ impl Steps {
         Ok(())
     }
 
+    /// Like [`Steps::run`], echoing the command's stdout and totalling its test results.
+    fn run_counting_tests(&mut self, name: &str, mut cmd: Command) -> Result<TestCounts> {
+        use std::io::BufRead as _;
+        println!("==> {name}: {}", describe(&cmd));
+        let start = Instant::now();
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("starting {name}"))?;
+        let mut counts = TestCounts::default();
+        if let Some(out) = child.stdout.take() {
+            for line in std::io::BufReader::new(out).lines() {
+                let line = line.context("reading test output")?;
+                counts.add_line(&line);
+                println!("{line}");
+            }
+        }
+        let status = child.wait().with_context(|| format!("waiting for {name}"))?;
+        let took = start.elapsed();
+        println!("==> {name}: {} in {:.1} s", if status.success() { "ok" } else { "FAILED" }, took.as_secs_f64());
+        println!("==> {name}: {} passed, {} failed, {} ignored", counts.passed, counts.failed, counts.ignored);
+        if !status.success() {
+            self.summary();
+            bail!("step {name:?} failed ({status})");
+        }
+        self.done.push((name.to_string(), took));
+        Ok(counts)
+    }
+
     fn summary(&self) {
         println!("==> step durations:");
         let mut total = Duration::ZERO;
@@ -263,6 +324,15 @@ mod tests {
         assert_eq!(median_of_triplet(" [1.0 GiB/s 1.1 GiB/s 1.2 GiB/s]"), "1.1 GiB/s");
         assert_eq!(median_of_triplet("[9.9 Melem/s 10.1 Melem/s 10.3 Melem/s]"), "10.1 Melem/s");
         assert_eq!(median_of_triplet("odd"), "odd");
+    }
+
+    #[test]
+    fn test_counts_add_up() {
+        let mut c = TestCounts::default();
+        c.add_line("test result: ok. 97 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 6.15s");
+        c.add_line("test result: FAILED. 1 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out");
+        c.add_line("running 3 tests");
+        assert_eq!(c, TestCounts { passed: 98, failed: 3, ignored: 2 });
     }
 
     #[test]
