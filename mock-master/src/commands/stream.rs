@@ -8,7 +8,7 @@ use super::{arity, int_arg, syntax, wrongtype, CmdResult, Ctx};
 use crate::dataset::Entry;
 use crate::resp::Reply;
 
-fn parse_id(b: &[u8], default_seq: u64) -> Option<StreamId> {
+pub(super) fn parse_id(b: &[u8], default_seq: u64) -> Option<StreamId> {
     let s = std::str::from_utf8(b).ok()?;
     match s {
         "-" => return Some(StreamId { ms: 0, seq: 0 }),
@@ -21,13 +21,13 @@ fn parse_id(b: &[u8], default_seq: u64) -> Option<StreamId> {
     }
 }
 
-fn refresh_meta(st: &mut Stream) {
+pub(super) fn refresh_meta(st: &mut Stream) {
     st.meta.length = st.entries.len() as u64;
     let v2 = st.meta.v2.get_or_insert_with(StreamMetaV2::default);
     v2.first_id = st.entries.first().map(|e| e.id).unwrap_or_default();
 }
 
-fn entry_reply(e: &StreamEntry) -> Reply {
+pub(super) fn entry_reply(e: &StreamEntry) -> Reply {
     Reply::Array(Some(vec![
         Reply::bulk(e.id.to_string()),
         Reply::bulks(e.fields.iter().flat_map(|(f, v)| [f.clone(), v.clone()])),
@@ -187,14 +187,19 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
             }
             st.meta.v2.get_or_insert_with(StreamMetaV2::default).max_deleted_id = max_del;
         }
-        minid = st.entries.first().map(|e| e.id);
+        minid = Some(st.entries.first().map(|e| e.id));
     }
     let v2 = st.meta.v2.get_or_insert_with(StreamMetaV2::default);
     v2.entries_added += 1;
     refresh_meta(st);
     let mut j = vec![Bytes::from_static(b"XADD"), k.clone()];
-    if let Some(m) = minid {
-        j.extend([Bytes::from_static(b"MINID"), Bytes::from(m.to_string())]);
+    match minid {
+        Some(Some(m)) => j.extend([Bytes::from_static(b"MINID"), Bytes::from(m.to_string())]),
+        Some(None) => j.extend([Bytes::from_static(b"MAXLEN"), Bytes::from_static(b"0")]),
+        None => {}
+    }
+    if nomk {
+        j.push(Bytes::from_static(b"NOMKSTREAM"));
     }
     j.push(Bytes::from(id.to_string()));
     j.extend(fields.iter().cloned());

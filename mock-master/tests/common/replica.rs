@@ -170,9 +170,7 @@ impl Replica {
             if (name == "FLUSHALL" || name == "FLUSHDB") && !self.flushed_txids.insert(*txid) {
                 return;
             }
-            let args: Vec<String> = args.iter().map(|a| String::from_utf8(a.to_vec()).unwrap()).collect();
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            let r = self.store.exec(rec.db, &refs);
+            let r = self.store.exec_bytes(rec.db, args);
             assert!(!matches!(r, Reply::Error(_)), "flow {flow}: applying {args:?} failed: {r:?}");
         }
     }
