@@ -187,10 +187,11 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
             if changed {
                 let expire_ms = ctx.live_for_write(k).and_then(|e| e.expire_ms);
                 ctx.store(k, Entry { value: Value::String(dense(&regs)), expire_ms });
-                let mut j = vec![Bytes::from_static(b"PFADD")];
-                j.extend(a.iter().cloned());
-                ctx.journal(k, j);
             }
+            // Auto-journaled on success, whether or not a register changed (Appendix F).
+            let mut j = vec![Bytes::from_static(b"PFADD")];
+            j.extend(a.iter().cloned());
+            ctx.journal(k, j);
             Ok(Reply::Int(i64::from(changed)))
         })(),
         "PFCOUNT" if !a.is_empty() => (|| {

@@ -13,6 +13,8 @@ mod stores;
 mod stream;
 mod strings;
 
+pub use stores::six_digits;
+
 use bytes::Bytes;
 use df2redis::proto::event::CommandKind;
 use df2redis::proto::{JournalOp, JournalRecord, Value};
@@ -106,6 +108,7 @@ pub struct Ctx<'a> {
     writes: Vec<Pending>,
     tx_shards: std::collections::BTreeSet<u32>,
     mode: Mode,
+    force_txid: bool,
     /// Set by a script's `redis.call`: INCR/DECR are journaled verbatim (Appendix F).
     pub in_script: bool,
 }
@@ -119,7 +122,16 @@ impl<'a> Ctx<'a> {
     /// A context for a transaction body or a script.
     pub fn with_mode(st: &'a mut State, db: u32, mode: Mode) -> Self {
         let now = st.cfg.clock.now_ms();
-        Ctx { st, db, now, writes: Vec::new(), tx_shards: Default::default(), mode, in_script: false }
+        Ctx {
+            st,
+            db,
+            now,
+            writes: Vec::new(),
+            tx_shards: Default::default(),
+            mode,
+            force_txid: false,
+            in_script: false,
+        }
     }
 
     /// Marks the context as running a script (EVAL): txid rules of scripts, verbatim INCR.
@@ -187,6 +199,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Marks a multi-hop transaction (SMOVE, S*STORE, Z*STORE, COPY): Dragonfly gives it a
+    /// non-zero txid even when every key is on one shard (Appendix F).
+    pub fn multi_hop(&mut self) {
+        self.force_txid = true;
+    }
+
     /// Journals `args` on the shard of `key` (an explicit `RecordJournal`: shard_cnt 1).
     pub fn journal(&mut self, key: &[u8], args: Vec<Bytes>) {
         self.journal_cnt(key, args, 1);
@@ -230,7 +248,7 @@ impl<'a> Ctx<'a> {
         let grouped = self.mode != Mode::Single && rel.multi_exec_opcodes();
         let txid = match self.mode {
             Mode::Multi => self.st.alloc_txid(),
-            _ if grouped || shards.len() > 1 => self.st.alloc_txid(),
+            _ if grouped || shards.len() > 1 || self.force_txid => self.st.alloc_txid(),
             _ => 0,
         };
         let one = rel.shard_cnt_always_one();

@@ -90,6 +90,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
         "SMOVE" => (|| {
             let [src, dst, m] = a else { return Err(arity(name)) };
             ctx.declare([src, dst]);
+            ctx.multi_hop();
             let from = set_of(ctx, src)?;
             set_of(ctx, dst)?;
             if !from.contains(m) {
@@ -123,6 +124,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
                 return Err(arity(name));
             }
             ctx.declare(a);
+            ctx.multi_hop();
             let res = set_op(ctx, &name[..name.len() - 5], keys)?;
             let n = res.len() as i64;
             ctx.remove(dst);
@@ -258,6 +260,7 @@ fn zstore(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> CmdResult {
         i += 1;
     }
     ctx.declare(std::iter::once(dst).chain(keys));
+    ctx.multi_hop();
     let mut inputs = Vec::new();
     for k in keys {
         inputs.push(zset_of(ctx, k)?);
@@ -344,6 +347,7 @@ fn zrangestore(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
         i += 1;
     }
     ctx.declare([dst, src]);
+    ctx.multi_hop();
     let mut z = zset_of(ctx, src)?.unwrap_or_default();
     sort_zset(&mut z);
     if rev {
