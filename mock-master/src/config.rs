@@ -72,6 +72,24 @@ pub struct Config {
     pub faults: Vec<Fault>,
     /// Live writes run during the first session.
     pub writes: Vec<LiveWrite>,
+    /// This master was a replica of another master and got promoted (spec 7.3, "last master"
+    /// form): that master's id and the per-shard next LSNs it had reached. The journals continue
+    /// from those LSNs, and a former sibling replica can resume with
+    /// `DFLY FLOW … <last_master_id> <lsn-vector>`.
+    pub promoted_from: Option<Promotion>,
+    /// `--journal_omit_redundant_writes` (v1.39+): a SET during a full sync to a key the snapshot
+    /// has not reached yet is not journaled; the shard's backlog is cleared and its LSN bumped.
+    pub journal_omit: bool,
+}
+
+/// Where a promoted master came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Promotion {
+    /// The former master's id.
+    pub master_id: String,
+    /// Next LSN per shard of the former master when this one was promoted.
+    pub lsns: Vec<u64>,
 }
 
 impl Default for Config {
@@ -90,6 +108,8 @@ impl Default for Config {
             clock: Clock::System,
             faults: Vec::new(),
             writes: Vec::new(),
+            promoted_from: None,
+            journal_omit: false,
         }
     }
 }

@@ -53,7 +53,8 @@ pub fn value_type(value: &df2redis::proto::Value, release: Release) -> Result<Va
 }
 
 /// The whole key entry (`FC <ms>` if it expires, type byte, key, value) in the release's dialect.
-/// In LZF mode string values are LZF-compressed as Dragonfly's `--compression_mode=1` does.
+/// In LZF mode the key and every string inside the value are saved as Dragonfly's
+/// `--compression_mode=1` does ([`crate::lzfmode`]).
 pub fn entry(key: &[u8], e: &Entry, release: Release, lzf: bool) -> Result<Vec<u8>, String> {
     let ty = value_type(&e.value, release)?;
     let mut out = Vec::new();
@@ -62,10 +63,14 @@ pub fn entry(key: &[u8], e: &Entry, release: Release, lzf: bool) -> Result<Vec<u
         out.extend_from_slice(&t.to_le_bytes());
     }
     out.push(ty.code());
-    string::write(&mut out, key);
-    match (&e.value, lzf) {
-        (df2redis::proto::Value::String(s), true) => string::write_lzf(&mut out, s),
-        (v, _) => encode_value(&mut out, v, ty).map_err(|e| e.to_string())?,
+    if lzf {
+        crate::lzfmode::save_string(&mut out, key);
+        let mut body = Vec::new();
+        encode_value(&mut body, &e.value, ty).map_err(|e| e.to_string())?;
+        out.extend_from_slice(&crate::lzfmode::compress_body(&body, ty).map_err(|m| m.0.to_string())?);
+    } else {
+        string::write(&mut out, key);
+        encode_value(&mut out, &e.value, ty).map_err(|e| e.to_string())?;
     }
     Ok(out)
 }
@@ -138,8 +143,19 @@ pub fn compressed(codec: Codec, data: &[u8]) -> Option<Vec<u8>> {
     Some(blob)
 }
 
-/// A DUMP payload as the release writes it (RDB version 9 footer, CRC64).
-pub fn dump(v: &df2redis::proto::Value, release: Release) -> Result<Bytes, String> {
+/// A DUMP payload as the release writes it (RDB version 9 footer, CRC64). `lzf`: strings inside
+/// are saved in SINGLE_ENTRY mode, as Dragonfly's DUMP does whenever `--compression_mode` is not 0.
+pub fn dump(v: &df2redis::proto::Value, release: Release, lzf: bool) -> Result<Bytes, String> {
     let ty = value_type(v, release)?;
-    encode_dump(v, ty, 9).map(Bytes::from).map_err(|e| e.to_string())
+    let plain = encode_dump(v, ty, 9).map_err(|e| e.to_string())?;
+    if !lzf {
+        return Ok(Bytes::from(plain));
+    }
+    let body = &plain[1..plain.len() - 10];
+    let mut out = vec![ty.code()];
+    out.extend_from_slice(&crate::lzfmode::compress_body(body, ty).map_err(|m| m.0.to_string())?);
+    out.extend_from_slice(&9u16.to_le_bytes());
+    let crc = df2redis::proto::crc64::checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Ok(Bytes::from(out))
 }

@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod encode;
 pub mod faults;
 mod flow;
+pub mod lzfmode;
 pub mod master;
 pub mod release;
 pub mod repl;
@@ -120,6 +121,19 @@ impl MockMaster {
     /// The clock.
     pub fn clock(mut self, c: Clock) -> Self {
         self.cfg.clock = c;
+        self
+    }
+
+    /// Declares the master promoted from `master_id` whose shards had reached `lsns` (next LSN
+    /// per shard): the "last master" partial-sync form (spec 7.3).
+    pub fn promoted_from(mut self, master_id: &str, lsns: &[u64]) -> Self {
+        self.cfg.promoted_from = Some(config::Promotion { master_id: master_id.to_string(), lsns: lsns.to_vec() });
+        self
+    }
+
+    /// Enables `--journal_omit_redundant_writes` (effective from v1.39).
+    pub fn journal_omit(mut self, on: bool) -> Self {
+        self.cfg.journal_omit = on;
         self
     }
 
@@ -247,8 +261,26 @@ impl Handle {
     /// Runs a client command in `db` as if a client sent it (writes are journaled).
     pub fn exec(&self, db: u32, args: &[&str]) -> Reply {
         let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        let mut client = commands::Client::on(db);
+        let r = commands::execute(&mut self.shared.lock(), &mut client, &args);
+        self.shared.bump();
+        r
+    }
+
+    /// Runs `commands` as one MULTI/EXEC transaction in `db` (one shared txid).
+    pub fn exec_multi(&self, db: u32, commands: &[&[&str]]) -> Reply {
+        let queue: Vec<Vec<Bytes>> =
+            commands.iter().map(|c| c.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()).collect();
         let mut db = db;
-        let r = commands::execute(&mut self.shared.lock(), &mut db, &args);
+        let r = commands::exec_multi(&mut self.shared.lock(), &mut db, &queue);
+        self.shared.bump();
+        r
+    }
+
+    /// Runs a command given as raw byte arguments (binary-safe).
+    pub fn exec_bytes(&self, db: u32, args: &[Bytes]) -> Reply {
+        let mut client = commands::Client::on(db);
+        let r = commands::execute(&mut self.shared.lock(), &mut client, args);
         self.shared.bump();
         r
     }

@@ -191,6 +191,8 @@ pub struct State {
     pub restarts: u64,
     /// Set when a fault asks the control connection of a session to close.
     pub close_control: Option<u64>,
+    /// Scripts by lowercase SHA1 (EVAL, SCRIPT LOAD).
+    pub scripts: BTreeMap<String, Bytes>,
 }
 
 impl State {
@@ -208,10 +210,18 @@ impl State {
                 _ => 0,
             })
             .collect();
+        let mut journals = vec![ShardJournal::default(); shards];
+        if let Some(p) = &cfg.promoted_from {
+            // A promoted replica keeps journaling from the LSNs it had replicated up to.
+            for (j, lsn) in journals.iter_mut().zip(&p.lsns) {
+                j.active = true;
+                j.next_lsn = (*lsn).max(1);
+            }
+        }
         State {
             master_id,
             data,
-            journals: vec![ShardJournal::default(); shards],
+            journals,
             sessions: BTreeMap::new(),
             next_sync: 1,
             next_txid: 1,
@@ -222,6 +232,7 @@ impl State {
             writes_run: [false; 2],
             restarts: 0,
             close_control: None,
+            scripts: BTreeMap::new(),
             cfg,
         }
     }
@@ -234,6 +245,44 @@ impl State {
     /// Shard of a key.
     pub fn shard(&self, key: &[u8]) -> u32 {
         shard_of(key, self.shards())
+    }
+
+    /// The DUMP payload of `value` as this master writes it (LZF strings unless compression is off).
+    pub fn dump_payload(&self, value: &df2redis::proto::Value) -> Result<Bytes, String> {
+        let lzf = self.cfg.compression != crate::config::Compression::None;
+        crate::encode::dump(value, self.cfg.release, lzf)
+    }
+
+    /// `--journal_omit_redundant_writes`: whether a SET of `key` can skip the journal because the
+    /// only replica is in full sync and its snapshot has not reached the key yet (v1.39+).
+    /// Returns the shard when it can.
+    pub fn omittable(&self, db: u32, key: &[u8]) -> Option<u32> {
+        if !self.cfg.journal_omit || !self.cfg.release.has_journal_omit() || self.sessions.len() != 1 {
+            return None;
+        }
+        let shard = self.shard(key);
+        let s = self.sessions.values().next()?;
+        let slot = s.flows.get(shard as usize)?.as_ref()?;
+        let pending = s.phase == Phase::FullSync
+            && slot.snapshotting
+            && !slot.fullsync_end_sent
+            && slot.remaining.contains_key(&(db, Bytes::copy_from_slice(key)));
+        pending.then_some(shard)
+    }
+
+    /// Applies an omitted write: the snapshot will serialize the new entry, the shard's backlog is
+    /// cleared and its LSN bumped by one so no stale LSN can resume (`journal::ClearBuffer`).
+    pub fn omit_write(&mut self, shard: u32, db: u32, key: Bytes, entry: Entry) {
+        for s in self.sessions.values_mut() {
+            if let Some(Some(slot)) = s.flows.get_mut(shard as usize) {
+                slot.remaining.insert((db, key.clone()), entry.clone());
+            }
+        }
+        self.data.insert(db, key, entry);
+        if let Some(j) = self.journals.get_mut(shard as usize) {
+            j.backlog.clear();
+            j.next_lsn += 1;
+        }
     }
 
     /// Starts journaling on every shard (first replica).

@@ -164,6 +164,28 @@ impl Release {
         self.at_least(38)
     }
 
+    /// Whether MULTI/EXEC and EVAL bodies are journaled as MULTI_COMMAND records closed by one
+    /// EXEC record per written flow (≤ v1.20; v1.21 stopped sending EXEC).
+    pub fn multi_exec_opcodes(&self) -> bool {
+        !self.at_least(21)
+    }
+
+    /// Whether Z*STORE is journaled as `DEL dst` + `ZADD dst …` (v1.34+); before, the command is
+    /// auto-journaled: verbatim on one shard, per-shard key fragments across shards (Appendix G).
+    pub fn zstore_rewrite(&self) -> bool {
+        self.at_least(34)
+    }
+
+    /// Whether a single-shard LMOVE / RPOPLPUSH is journaled verbatim as `LMOVE` (≤ v1.20).
+    pub fn lmove_verbatim(&self) -> bool {
+        !self.at_least(21)
+    }
+
+    /// Whether `--journal_omit_redundant_writes` exists (v1.39+).
+    pub fn has_journal_omit(&self) -> bool {
+        self.at_least(39)
+    }
+
     /// Whether `DFLY SYNC` is refused when a flow is PARTIAL (v1.40+).
     pub fn sync_rejects_partial(&self) -> bool {
         self.at_least(40)

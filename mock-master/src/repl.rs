@@ -176,14 +176,34 @@ fn flow(st: &mut State, conn: u64, a: &[Bytes]) -> Result<Outcome, Reply> {
             partial_from = Some(lsn);
         }
     } else if a.len() == 5 {
-        let lsns: Vec<&[u8]> = a[4].split(|b| *b == b'-').collect();
-        if lsns.len() != shards as usize {
-            return Err(syntax());
+        let lsns = a[4]
+            .split(|b| *b == b'-')
+            .map(|l| int_arg(l).ok().and_then(|v| u64::try_from(v).ok()))
+            .collect::<Option<Vec<u64>>>()
+            .ok_or_else(not_int)?;
+        let promoted = st.cfg.promoted_from.clone();
+        if let Some(p) = promoted.filter(|p| p.master_id.as_bytes() == &a[3][..]) {
+            if lsns.len() != shards as usize || lsns.len() != p.lsns.len() {
+                return Err(syntax());
+            }
+            let j = &st.journals[idx as usize];
+            match rel.partial_sync() {
+                // v1.30: PARTIAL only when the sibling stopped exactly where this node did, and
+                // the stream starts at this node's current LSN (records journaled since the
+                // promotion are skipped — the data loss v1.34 fixed).
+                PartialSync::LastMasterOnly => {
+                    if lsns == p.lsns {
+                        partial_from = Some(j.next_lsn);
+                    }
+                }
+                PartialSync::Unavailable => {}
+                _ => {
+                    if j.can_resume(lsns[idx as usize]) {
+                        partial_from = Some(lsns[idx as usize]);
+                    }
+                }
+            }
         }
-        for l in lsns {
-            int_arg(l)?;
-        }
-        // The mock was never a replica of `last_master_id`: the failover form always gets FULL.
     }
     let token = st.rng.hex40();
     let sess = st.sessions.get_mut(&sid).ok_or_else(|| Reply::err("syncid not found"))?;
@@ -222,7 +242,7 @@ fn sync(st: &mut State, a: &[Bytes]) -> Result<Reply, Reply> {
     }
     st.activate_journals();
     let shards = st.shards();
-    let incremental = rel.partial_sync() == PartialSync::IncrementalSnapshot;
+    let incremental = matches!(rel.partial_sync(), PartialSync::IncrementalSnapshot | PartialSync::LastMasterOnly);
     let now = st.cfg.clock.now_ms();
     for idx in 0..shards {
         let backlog: Vec<_> = st.journals[idx as usize].backlog.iter().cloned().collect();
@@ -338,9 +358,9 @@ pub fn run_live_writes(st: &mut State, phase: WritePhase) {
     st.writes_run[i] = true;
     let writes: Vec<_> = st.cfg.writes.iter().filter(|w| w.phase == phase).cloned().collect();
     for w in writes {
-        let mut db = w.db;
+        let mut client = crate::commands::Client::on(w.db);
         let args: Vec<Bytes> = w.command.iter().map(|s| Bytes::from(s.clone())).collect();
-        crate::commands::execute(st, &mut db, &args);
+        crate::commands::execute(st, &mut client, &args);
     }
 }
 

@@ -63,6 +63,12 @@ pub struct Scenario {
     /// Faults.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// `[promoted_from]`: the master was promoted from `master_id` at `lsns` (one per shard).
+    #[serde(default)]
+    pub promoted_from: Option<crate::config::Promotion>,
+    /// `--journal_omit_redundant_writes` (honoured from v1.39).
+    #[serde(default)]
+    pub journal_omit: bool,
 }
 
 fn default_release() -> String {
@@ -229,7 +235,14 @@ impl Scenario {
             clock,
             faults: self.faults.clone(),
             writes: self.writes.clone(),
+            promoted_from: self.promoted_from.clone(),
+            journal_omit: self.journal_omit,
         };
+        if let Some(p) = &cfg.promoted_from {
+            if p.lsns.len() != cfg.shards as usize || p.lsns.contains(&0) {
+                return Err(ScenarioError::Invalid("promoted_from.lsns needs one LSN >= 1 per shard".into()));
+            }
+        }
         let mut data = Dataset::new(cfg.dbs);
         for k in &self.keys {
             let v = explicit_value(k)?;

@@ -43,7 +43,7 @@ struct Conn {
     port: u16,
     peer_ip: String,
     authed: bool,
-    db: u32,
+    client: crate::commands::Client,
     repl: ConnRepl,
 }
 
@@ -53,7 +53,7 @@ async fn connection(sock: TcpStream, peer_ip: String, id: u64, port: u16, shared
         let st = shared.lock();
         st.cfg.requirepass.is_none() && st.cfg.users.is_empty()
     };
-    let mut c = Conn { id, port, peer_ip, authed, db: 0, repl: ConnRepl::default() };
+    let mut c = Conn { id, port, peer_ip, authed, client: Default::default(), repl: ConnRepl::default() };
     let mut buf = BytesMut::with_capacity(4096);
     let mut reader = CommandReader::default();
     let mut epoch = shared.epoch.subscribe();
@@ -250,7 +250,7 @@ fn dispatch(shared: &Arc<Shared>, c: &mut Conn, args: &[Bytes]) -> (Outcome, Opt
     } else if name.eq_ignore_ascii_case(b"INFO") {
         Outcome::Reply(repl::info(&st, rest, c.port))
     } else {
-        Outcome::Reply(crate::commands::execute(&mut st, &mut c.db, args))
+        Outcome::Reply(crate::commands::execute(&mut st, &mut c.client, args))
     };
     (out, delay)
 }

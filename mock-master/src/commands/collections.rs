@@ -50,10 +50,24 @@ fn drop_if_empty(ctx: &mut Ctx<'_>, k: &[u8]) {
     }
 }
 
-fn read<'c>(ctx: &'c mut Ctx<'_>, k: &[u8], kind: &str) -> Result<Option<&'c Value>, Reply> {
+/// A copy of the value of `k` for a read; hashes and sets with field TTLs read as plain ones
+/// (their expired fields left out).
+fn read(ctx: &mut Ctx<'_>, k: &[u8], kind: &str) -> Result<Option<Value>, Reply> {
+    let now_s = (ctx.now / 1000) as i64;
     match ctx.live(k) {
         None => Ok(None),
-        Some(e) if e.value.kind_name() == kind => Ok(Some(&e.value)),
+        Some(e) if e.value.kind_name() == kind => Ok(Some(match &e.value {
+            Value::HashWithTtl(h) => Value::Hash(
+                h.iter()
+                    .filter(|(_, _, t)| t.is_none_or(|t| t > now_s))
+                    .map(|(f, v, _)| (f.clone(), v.clone()))
+                    .collect(),
+            ),
+            Value::SetWithTtl(s) => {
+                Value::Set(s.iter().filter(|(_, t)| t.is_none_or(|t| t > now_s)).map(|(m, _)| m.clone()).collect())
+            }
+            v => v.clone(),
+        })),
         Some(_) => Err(wrongtype()),
     }
 }
@@ -131,7 +145,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
             Reply::Array(Some(
                 a[1..]
                     .iter()
-                    .map(|f| match v {
+                    .map(|f| match &v {
                         Some(Value::Hash(h)) => {
                             h.iter().find(|(x, _)| x == f).map_or(Reply::nil(), |(_, v)| Reply::bulk(v.clone()))
                         }
@@ -291,7 +305,9 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
                 let i = (r >> 33) as usize % s.len();
                 popped.push(s.swap_remove(i));
             }
-            if !popped.is_empty() {
+            if s.is_empty() {
+                ctx.journal(k, vec![b("DEL"), k.clone()]);
+            } else if !popped.is_empty() {
                 let mut j = vec![b("SREM"), k.clone()];
                 j.extend(popped.iter().cloned());
                 ctx.journal(k, j);

@@ -144,8 +144,14 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
         "SCAN" => scan(ctx, a),
         "INCR" | "DECR" => match a {
             [k] => incr(ctx, k, if name == "INCR" { 1 } else { -1 }).map(|v| {
-                let cmd = if name == "INCR" { "INCRBY" } else { "DECRBY" };
-                ctx.journal(k, vec![b(cmd), k.clone(), b("1")]);
+                if ctx.in_script {
+                    // Inside EVAL Dragonfly journals the script's own command verbatim (Appendix F).
+                    let cmd = if name == "INCR" { "INCR" } else { "DECR" };
+                    ctx.journal(k, vec![b(cmd), k.clone()]);
+                } else {
+                    let cmd = if name == "INCR" { "INCRBY" } else { "DECRBY" };
+                    ctx.journal(k, vec![b(cmd), k.clone(), b("1")]);
+                }
                 Reply::Int(v)
             }),
             _ => Err(arity(name)),
@@ -194,7 +200,7 @@ pub(super) fn run(ctx: &mut Ctx<'_>, name: &str, a: &[Bytes]) -> Option<CmdResul
         "DUMP" => match a {
             [k] => Ok(match ctx.live(k).map(|e| e.value.clone()) {
                 None => Reply::nil(),
-                Some(v) => match crate::encode::dump(&v, ctx.st.cfg.release) {
+                Some(v) => match ctx.st.dump_payload(&v) {
                     Ok(p) => Reply::bulk(p),
                     Err(m) => Reply::err(m),
                 },
@@ -277,6 +283,12 @@ fn set(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
         return Ok(if get { reply_old() } else { Reply::ok() });
     }
     let expire_ms = if keep { old.as_ref().and_then(|o| o.1) } else { exp };
+    if ctx.mode == super::Mode::Single {
+        if let Some(shard) = ctx.st.omittable(ctx.db, k) {
+            ctx.st.omit_write(shard, ctx.db, k.clone(), Entry { value: Value::String(v.clone()), expire_ms });
+            return Ok(if get { reply_old() } else { Reply::ok() });
+        }
+    }
     ctx.store(k, Entry { value: Value::String(v.clone()), expire_ms });
     let mut j = vec![b("SET"), k.clone(), v.clone()];
     if let Some(t) = exp {

@@ -8,7 +8,7 @@ use super::{arity, int_arg, syntax, wrongtype, CmdResult, Ctx};
 use crate::dataset::Entry;
 use crate::resp::Reply;
 
-fn parse_id(b: &[u8], default_seq: u64) -> Option<StreamId> {
+pub(super) fn parse_id(b: &[u8], default_seq: u64) -> Option<StreamId> {
     let s = std::str::from_utf8(b).ok()?;
     match s {
         "-" => return Some(StreamId { ms: 0, seq: 0 }),
@@ -21,13 +21,13 @@ fn parse_id(b: &[u8], default_seq: u64) -> Option<StreamId> {
     }
 }
 
-fn refresh_meta(st: &mut Stream) {
+pub(super) fn refresh_meta(st: &mut Stream) {
     st.meta.length = st.entries.len() as u64;
     let v2 = st.meta.v2.get_or_insert_with(StreamMetaV2::default);
     v2.first_id = st.entries.first().map(|e| e.id).unwrap_or_default();
 }
 
-fn entry_reply(e: &StreamEntry) -> Reply {
+pub(super) fn entry_reply(e: &StreamEntry) -> Reply {
     Reply::Array(Some(vec![
         Reply::bulk(e.id.to_string()),
         Reply::bulks(e.fields.iter().flat_map(|(f, v)| [f.clone(), v.clone()])),
@@ -116,6 +116,7 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
     let mut i = 0;
     let mut nomk = false;
     let mut maxlen: Option<usize> = None;
+    let mut min_id: Option<StreamId> = None;
     loop {
         let Some(o) = rest.get(i) else {
             return Err(arity("XADD"));
@@ -130,11 +131,19 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
                 maxlen =
                     Some(usize::try_from(int_arg(rest.get(i).ok_or_else(syntax)?)?).map_err(|_| super::not_int())?);
             }
+            "MINID" => {
+                i += 1;
+                if rest.get(i).is_some_and(|x| &x[..] == b"=" || &x[..] == b"~") {
+                    i += 1;
+                }
+                let bad = || Reply::err("Invalid stream ID specified as stream command argument");
+                min_id = Some(parse_id(rest.get(i).ok_or_else(syntax)?, 0).ok_or_else(bad)?);
+            }
             _ => break,
         }
         i += 1;
     }
-    let id_arg = &rest[i];
+    let Some(id_arg) = rest.get(i) else { return Err(arity("XADD")) };
     let fields = &rest[i + 1..];
     if fields.is_empty() || fields.len() % 2 != 0 {
         return Err(arity("XADD"));
@@ -178,23 +187,32 @@ fn xadd(ctx: &mut Ctx<'_>, a: &[Bytes]) -> CmdResult {
     st.entries.push(StreamEntry { id, fields: fields.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect() });
     st.meta.last_id = id;
     let mut minid = None;
-    if let Some(m) = maxlen {
-        if st.entries.len() > m {
-            let cut = st.entries.len() - m;
+    let cut_for = |st: &Stream| match (maxlen, min_id) {
+        (Some(m), _) => Some(st.entries.len().saturating_sub(m)),
+        (None, Some(id)) => Some(st.entries.iter().take_while(|e| e.id < id).count()),
+        (None, None) => None,
+    };
+    if let Some(cut) = cut_for(st) {
+        if cut > 0 {
             let mut max_del = st.meta.v2.map(|v| v.max_deleted_id).unwrap_or_default();
             for e in st.entries.drain(..cut) {
                 max_del = max_del.max(e.id);
             }
             st.meta.v2.get_or_insert_with(StreamMetaV2::default).max_deleted_id = max_del;
         }
-        minid = st.entries.first().map(|e| e.id);
+        minid = Some(st.entries.first().map(|e| e.id));
     }
     let v2 = st.meta.v2.get_or_insert_with(StreamMetaV2::default);
     v2.entries_added += 1;
     refresh_meta(st);
     let mut j = vec![Bytes::from_static(b"XADD"), k.clone()];
-    if let Some(m) = minid {
-        j.extend([Bytes::from_static(b"MINID"), Bytes::from(m.to_string())]);
+    match minid {
+        Some(Some(m)) => j.extend([Bytes::from_static(b"MINID"), Bytes::from(m.to_string())]),
+        Some(None) => j.extend([Bytes::from_static(b"MAXLEN"), Bytes::from_static(b"0")]),
+        None => {}
+    }
+    if nomk {
+        j.push(Bytes::from_static(b"NOMKSTREAM"));
     }
     j.push(Bytes::from(id.to_string()));
     j.extend(fields.iter().cloned());
