@@ -267,6 +267,15 @@ pub async fn run_with(s: Settings, stop: watch::Receiver<bool>, status: Arc<Stat
             Err(e) => return Err(ReplicateError::Config(e.to_string())),
         }
     }
+    if resume.is_none() {
+        // Killed before the first stable checkpoint (or the file was lost): the target's marker,
+        // written atomically with the data, still says exactly where the target is.
+        if let Ok(Some((m, lsns))) = marker_resume(&s).await {
+            tracing::info!(master = %m, lsns = ?lsns, "resume position taken from the target marker");
+            wrote_before = true;
+            resume = Some((m, lsns));
+        }
+    }
     let mut failures = 0u32;
     let mut backoff = Duration::from_millis(500);
     let result = loop {
@@ -370,6 +379,16 @@ type SessionOut = Result<(End, ()), (SessionFail, Option<(String, Vec<u64>)>, bo
 enum TaskEnd {
     Reader(usize, Result<(), SessionError>),
     Applier(usize, Result<(), ApplyError>),
+}
+
+/// The marker hash as a resume position: its master id and flows `0..n` (all present).
+async fn marker_resume(s: &Settings) -> Result<Option<(String, Vec<u64>)>, PipeError> {
+    let (master, lsns) = read_marker(s, 1024).await?;
+    let n = lsns.iter().take_while(|l| l.is_some()).count();
+    if n == 0 || lsns[n..].iter().any(Option::is_some) {
+        return Ok(None);
+    }
+    Ok(master.map(|m| (m, lsns.into_iter().take(n).flatten().collect())))
 }
 
 /// Reads the marker hash on the target: (`master` field, per-flow LSNs).
@@ -617,6 +636,11 @@ async fn session(
                     Ok(TaskEnd::Applier(_, Ok(()))) => {
                         appliers_left -= 1;
                         if appliers_left == 0 {
+                            // Let each ACK task send its final ACK (its watch closed with the pipe).
+                            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                                while acks.join_next().await.is_some() {}
+                            })
+                            .await;
                             let cp = confirmed_lsns(&counters);
                             if counters.iter().all(|c| c.phase() == FlowPhase::Stable) {
                                 save_cp(s, &master, &version, Phase::Stable, cp);
