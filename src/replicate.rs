@@ -609,7 +609,22 @@ async fn session(
         tokio::select! {
             r = &mut proto, if !proto_done => {
                 if let Err(e) = r {
-                    return Err((e.into(), resume_of(&counters), true));
+                    // A flow that ended early holds the root cause (decode error with its offset,
+                    // closed socket): report that rather than "ended before FULLSYNC_END".
+                    let root = tokio::time::timeout(Duration::from_millis(500), async {
+                        while let Some(t) = tasks.join_next().await {
+                            match t {
+                                Ok(TaskEnd::Reader(_, Err(e))) => return Some(SessionFail::from(e)),
+                                Ok(TaskEnd::Applier(_, Err(e))) => return Some(SessionFail::from(e)),
+                                _ => {}
+                            }
+                        }
+                        None
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                    return Err((root.unwrap_or_else(|| e.into()), resume_of(&counters), true));
                 }
                 proto_done = true;
                 for (w, conf, c, start) in ack_parts.drain(..) {

@@ -60,7 +60,8 @@ async fn close_flow_during_full_sync_redoes_the_full_sync() {
     .await;
     let s = st.snapshot();
     assert_eq!(s.full_syncs, 2, "{s:?}");
-    assert!(s.last_error.unwrap().contains("flow 1"));
+    // The master cancels the whole session when one flow goes: either flow may report it first.
+    assert!(s.last_error.unwrap().contains("closed by the master"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,6 +96,8 @@ pub struct Pipe {
     /// Counters.
     pub stats: Arc<PipeStats>,
     confirmed: Arc<watch::Sender<u64>>,
+    /// Turns true when the reader failed (an idle writer learns of it without writing).
+    dead: watch::Receiver<bool>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -170,11 +172,12 @@ impl Pipe {
         let failure = Arc::new(Mutex::new(None));
         let stats = Arc::new(PipeStats::default());
         let confirmed = Arc::new(watch::channel(0u64).0);
+        let (dead_tx, dead) = watch::channel(false);
         let reader = tokio::spawn(read_loop(
             addr.to_string(),
             r,
             rx,
-            failure.clone(),
+            (failure.clone(), dead_tx),
             stats.clone(),
             confirmed.clone(),
             conflict,
@@ -189,6 +192,7 @@ impl Pipe {
             failure,
             stats,
             confirmed,
+            dead,
             reader,
         }
     }
@@ -206,6 +210,17 @@ impl Pipe {
     /// The failure that closed the connection, if any.
     pub fn failure(&self) -> Option<PipeError> {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Resolves with the failure once the connection failed (replies are read even while no
+    /// command is being written, so an error reply to an earlier batch surfaces here).
+    pub fn failed(&self) -> impl std::future::Future<Output = PipeError> + Send + 'static {
+        let (mut d, failure) = (self.dead.clone(), self.failure.clone());
+        async move {
+            let _ = d.wait_for(|v| *v).await;
+            let f = failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            f.unwrap_or_else(|| PipeError::Closed("reader stopped".into()))
+        }
     }
 
     /// Bytes encoded but not yet written.
@@ -346,7 +361,7 @@ async fn read_loop(
     addr: String,
     mut r: BoxRead,
     mut rx: mpsc::Receiver<Batch>,
-    failure: Arc<Mutex<Option<PipeError>>>,
+    (failure, dead): (Arc<Mutex<Option<PipeError>>>, watch::Sender<bool>),
     stats: Arc<PipeStats>,
     confirmed: Arc<watch::Sender<u64>>,
     conflict: ConflictPolicy,
@@ -355,6 +370,7 @@ async fn read_loop(
     let mut dec = Decoder::new(DecodeLimits::default());
     let fail = |e: PipeError, rx: &mut mpsc::Receiver<Batch>, cur: Option<Batch>| {
         *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+        dead.send_replace(true);
         rx.close();
         for b in cur.into_iter() {
             if let Tag::Reply(tx) = b.tag {

@@ -163,9 +163,12 @@ impl FlowApplier {
                 Err(mpsc::error::TryRecvError::Empty) => {
                     self.seal().await?;
                     self.pipe.flush().await?;
-                    match rx.recv().await {
-                        Some(b) => b,
-                        None => break,
+                    tokio::select! {
+                        b = rx.recv() => match b {
+                            Some(b) => b,
+                            None => break,
+                        },
+                        e = self.pipe.failed() => return Err(e.into()),
                     }
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -184,7 +187,13 @@ impl FlowApplier {
         }
         self.seal().await?;
         self.pipe.drain().await?;
+        self.sync_stats();
         Ok(())
+    }
+
+    /// Publishes the pipe's reply-side counters in the flow's status.
+    fn sync_stats(&self) {
+        self.c.conflicts_skipped.store(self.pipe.stats.conflicts_skipped.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     fn push(&mut self, cmd: &DbCmd) {
@@ -207,6 +216,7 @@ impl FlowApplier {
 
     /// Closes the batch being built (publishing `next_lsn` in stable sync).
     async fn seal(&mut self) -> Result<(), PipeError> {
+        self.sync_stats();
         if !self.stable {
             if self.pipe.batch_len() > 0 {
                 self.pipe.seal(Tag::None).await?;
