@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis_protocol::resp2::types::BytesFrame;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::apply::barrier::FlushBarrier;
 use crate::apply::caps::TargetCaps;
-use crate::apply::conn::{Pipe, PipeError, PipeOptions};
+use crate::apply::conn::{Frame, Pipe, PipeError, PipeOptions};
 use crate::apply::entry::{EntryOptions, EntryWriter};
 use crate::apply::flow::{ApplyError, FlowApplier, FlowSettings};
 use crate::apply::policy::{ConflictPolicy, DbMap, TypePolicies};
@@ -268,6 +267,15 @@ pub async fn run_with(s: Settings, stop: watch::Receiver<bool>, status: Arc<Stat
             Err(e) => return Err(ReplicateError::Config(e.to_string())),
         }
     }
+    if resume.is_none() {
+        // Killed before the first stable checkpoint (or the file was lost): the target's marker,
+        // written atomically with the data, still says exactly where the target is.
+        if let Ok(Some((m, lsns))) = marker_resume(&s).await {
+            tracing::info!(master = %m, lsns = ?lsns, "resume position taken from the target marker");
+            wrote_before = true;
+            resume = Some((m, lsns));
+        }
+    }
     let mut failures = 0u32;
     let mut backoff = Duration::from_millis(500);
     let result = loop {
@@ -314,18 +322,16 @@ async fn target_caps(s: &Settings) -> Result<TargetCaps, PipeError> {
     let mut p = Pipe::connect(&s.target).await?;
     let info = p.request(None, vec![Bytes::from_static(b"INFO"), Bytes::from_static(b"SERVER")]).await?;
     let text = match &info {
-        BytesFrame::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     };
     let mods = p.request(None, vec![Bytes::from_static(b"MODULE"), Bytes::from_static(b"LIST")]).await?;
     let mut names = Vec::new();
-    if let BytesFrame::Array(items) = mods {
+    if let Frame::Array(items) = mods {
         for m in items {
-            if let BytesFrame::Array(kv) = m {
+            if let Frame::Array(kv) = m {
                 for pair in kv.chunks(2) {
-                    if let (Some(BytesFrame::BulkString(k)), Some(BytesFrame::BulkString(v))) =
-                        (pair.first(), pair.get(1))
-                    {
+                    if let (Some(Frame::Bulk(k)), Some(Frame::Bulk(v))) = (pair.first(), pair.get(1)) {
                         if &k[..] == b"name" {
                             names.push(String::from_utf8_lossy(v).into_owned());
                         }
@@ -375,6 +381,16 @@ enum TaskEnd {
     Applier(usize, Result<(), ApplyError>),
 }
 
+/// The marker hash as a resume position: its master id and flows `0..n` (all present).
+async fn marker_resume(s: &Settings) -> Result<Option<(String, Vec<u64>)>, PipeError> {
+    let (master, lsns) = read_marker(s, 1024).await?;
+    let n = lsns.iter().take_while(|l| l.is_some()).count();
+    if n == 0 || lsns[n..].iter().any(Option::is_some) {
+        return Ok(None);
+    }
+    Ok(master.map(|m| (m, lsns.into_iter().take(n).flatten().collect())))
+}
+
 /// Reads the marker hash on the target: (`master` field, per-flow LSNs).
 async fn read_marker(s: &Settings, n: usize) -> Result<(Option<String>, Vec<Option<u64>>), PipeError> {
     let Some((db, key)) = &s.marker else { return Ok((None, vec![None; n])) };
@@ -382,9 +398,9 @@ async fn read_marker(s: &Settings, n: usize) -> Result<(Option<String>, Vec<Opti
     let r = p.request(Some(*db), vec![Bytes::from_static(b"HGETALL"), key.clone()]).await?;
     let mut master = None;
     let mut lsns = vec![None; n];
-    if let BytesFrame::Array(items) = r {
+    if let Frame::Array(items) = r {
         for pair in items.chunks(2) {
-            if let (Some(BytesFrame::BulkString(k)), Some(BytesFrame::BulkString(v))) = (pair.first(), pair.get(1)) {
+            if let (Some(Frame::Bulk(k)), Some(Frame::Bulk(v))) = (pair.first(), pair.get(1)) {
                 let v = String::from_utf8_lossy(v).into_owned();
                 if &k[..] == b"master" {
                     master = Some(v);
@@ -593,7 +609,22 @@ async fn session(
         tokio::select! {
             r = &mut proto, if !proto_done => {
                 if let Err(e) = r {
-                    return Err((e.into(), resume_of(&counters), true));
+                    // A flow that ended early holds the root cause (decode error with its offset,
+                    // closed socket): report that rather than "ended before FULLSYNC_END".
+                    let root = tokio::time::timeout(Duration::from_millis(500), async {
+                        while let Some(t) = tasks.join_next().await {
+                            match t {
+                                Ok(TaskEnd::Reader(_, Err(e))) => return Some(SessionFail::from(e)),
+                                Ok(TaskEnd::Applier(_, Err(e))) => return Some(SessionFail::from(e)),
+                                _ => {}
+                            }
+                        }
+                        None
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                    return Err((root.unwrap_or_else(|| e.into()), resume_of(&counters), true));
                 }
                 proto_done = true;
                 for (w, conf, c, start) in ack_parts.drain(..) {
@@ -620,6 +651,11 @@ async fn session(
                     Ok(TaskEnd::Applier(_, Ok(()))) => {
                         appliers_left -= 1;
                         if appliers_left == 0 {
+                            // Let each ACK task send its final ACK (its watch closed with the pipe).
+                            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                                while acks.join_next().await.is_some() {}
+                            })
+                            .await;
                             let cp = confirmed_lsns(&counters);
                             if counters.iter().all(|c| c.phase() == FlowPhase::Stable) {
                                 save_cp(s, &master, &version, Phase::Stable, cp);
@@ -651,9 +687,9 @@ async fn session(
             _ = lag_tick.tick() => {
                 if let Some(src) = &source_aux {
                     if let Ok(mut p) = src.try_lock() {
-                        if let Ok(BytesFrame::Array(items)) = p.request(None, vec![Bytes::from_static(b"DFLY"), Bytes::from_static(b"REPLICAOFFSET")]).await {
+                        if let Ok(Frame::Array(items)) = p.request(None, vec![Bytes::from_static(b"DFLY"), Bytes::from_static(b"REPLICAOFFSET")]).await {
                             for (c, it) in counters.iter().zip(items) {
-                                if let BytesFrame::Integer(v) = it { c.lsn_master.store(v.max(0) as u64, Ordering::Relaxed); }
+                                if let Frame::Integer(v) = it { c.lsn_master.store(v.max(0) as u64, Ordering::Relaxed); }
                             }
                         }
                     }

@@ -21,7 +21,6 @@ use super::{now_ms, Args, DbCmd};
 use crate::proto::model::Value;
 use crate::proto::{Event, JournalOp, JournalRecord};
 use crate::status::{FlowCounters, FlowPhase};
-use redis_protocol::resp2::types::BytesFrame;
 
 /// Decodes a DUMP payload into a value (provided by the value codec).
 pub type DumpDecoder = fn(&[u8]) -> Option<Value>;
@@ -164,9 +163,12 @@ impl FlowApplier {
                 Err(mpsc::error::TryRecvError::Empty) => {
                     self.seal().await?;
                     self.pipe.flush().await?;
-                    match rx.recv().await {
-                        Some(b) => b,
-                        None => break,
+                    tokio::select! {
+                        b = rx.recv() => match b {
+                            Some(b) => b,
+                            None => break,
+                        },
+                        e = self.pipe.failed() => return Err(e.into()),
                     }
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -185,7 +187,13 @@ impl FlowApplier {
         }
         self.seal().await?;
         self.pipe.drain().await?;
+        self.sync_stats();
         Ok(())
+    }
+
+    /// Publishes the pipe's reply-side counters in the flow's status.
+    fn sync_stats(&self) {
+        self.c.conflicts_skipped.store(self.pipe.stats.conflicts_skipped.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     fn push(&mut self, cmd: &DbCmd) {
@@ -208,6 +216,7 @@ impl FlowApplier {
 
     /// Closes the batch being built (publishing `next_lsn` in stable sync).
     async fn seal(&mut self) -> Result<(), PipeError> {
+        self.sync_stats();
         if !self.stable {
             if self.pipe.batch_len() > 0 {
                 self.pipe.seal(Tag::None).await?;
@@ -432,8 +441,8 @@ impl FlowApplier {
             let frames = src.round_trip().await?;
             let n = frames.len();
             let offs = |f: Option<&Frame>| match f {
-                Some(BytesFrame::Array(a)) => match a.get(flow) {
-                    Some(BytesFrame::Integer(i)) => Some(*i as u64),
+                Some(Frame::Array(a)) => match a.get(flow) {
+                    Some(Frame::Integer(i)) => Some(*i as u64),
                     _ => None,
                 },
                 _ => None,
@@ -441,7 +450,7 @@ impl FlowApplier {
             let (o1, o2) = (offs(frames.first()), offs(frames.get(n.saturating_sub(1))));
             value = frames.get(n.saturating_sub(3)).cloned();
             pttl = match frames.get(n.saturating_sub(2)) {
-                Some(BytesFrame::Integer(i)) => *i,
+                Some(Frame::Integer(i)) => *i,
                 _ => -1,
             };
             match (o1, o2) {
@@ -464,8 +473,8 @@ impl FlowApplier {
         let key = r.key.clone();
         let mut cmds = Vec::new();
         match value {
-            Some(BytesFrame::Null) | None => cmds.push(DbCmd::new(db, vec![b("DEL"), key])),
-            Some(BytesFrame::BulkString(v)) if json => {
+            Some(Frame::Null) | None => cmds.push(DbCmd::new(db, vec![b("DEL"), key])),
+            Some(Frame::Bulk(v)) if json => {
                 let mut a = vec![b("SET"), key, v];
                 if pttl > 0 {
                     a.push(b("PX"));
@@ -473,7 +482,7 @@ impl FlowApplier {
                 }
                 cmds.push(DbCmd::new(db, a));
             }
-            Some(BytesFrame::BulkString(payload)) => {
+            Some(Frame::Bulk(payload)) => {
                 let code = payload.first().copied().unwrap_or(0);
                 if code <= self.rw.caps().max_type_code() && code != 20 {
                     let ttl = if pttl > 0 { pttl.to_string() } else { "0".into() };

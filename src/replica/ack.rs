@@ -1,5 +1,6 @@
 //! `REPLCONF ACK <next lsn>` on a flow socket, carrying only what the target confirmed:
-//! once at start, every second, after 1024 records, and at once after a PING record.
+//! once at start, every second, after 1024 records, at once after a PING record, and a last
+//! one when the applier finished draining at shutdown.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::watch;
 
-use crate::apply::conn::encode;
+use crate::resp::encode_command as encode;
 use crate::status::FlowCounters;
 
 /// Records between ACKs at most.
@@ -41,6 +42,14 @@ pub async fn ack_loop(
         let send = tokio::select! {
             r = confirmed.changed() => {
                 if r.is_err() {
+                    // The applier finished (shutdown drain): one last ACK of what it confirmed,
+                    // so the master, the checkpoint and the target agree.
+                    let v = (*confirmed.borrow()).max(last);
+                    if v > last {
+                        w.write_all(&ack_bytes(v)).await?;
+                        counters.lsn_acked.store(v, Ordering::Relaxed);
+                    }
+                    counters.lsn_confirmed.fetch_max(v, Ordering::Relaxed);
                     return Ok(());
                 }
                 let v = *confirmed.borrow_and_update();
