@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::barrier::{BarrierError, FlushBarrier};
 use super::conn::{find_error, Frame, Pipe, PipeError, Tag};
+use crate::target::Sink;
 use super::entry::{EntryNote, EntryPolicyError, EntryWriter};
 use super::rewrite::{Outcome, PolicyError, Repair, RepairReason, Rewriter};
 use super::{now_ms, Args, DbCmd};
@@ -78,7 +79,7 @@ pub struct FlowSettings {
 /// The applier of one flow.
 pub struct FlowApplier {
     s: FlowSettings,
-    pipe: Pipe,
+    pipe: Sink,
     rw: Rewriter,
     entries: EntryWriter,
     barrier: Arc<FlushBarrier>,
@@ -117,7 +118,7 @@ impl FlowApplier {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         s: FlowSettings,
-        pipe: Pipe,
+        pipe: impl Into<Sink>,
         rw: Rewriter,
         mut entries: EntryWriter,
         barrier: Arc<FlushBarrier>,
@@ -134,7 +135,7 @@ impl FlowApplier {
         let lsn = start_lsn.unwrap_or(0);
         FlowApplier {
             s,
-            pipe,
+            pipe: pipe.into(),
             rw,
             entries,
             barrier,
@@ -164,7 +165,15 @@ impl FlowApplier {
                 Err(mpsc::error::TryRecvError::Empty) => {
                     self.seal().await?;
                     self.pipe.flush().await?;
-                    match rx.recv().await {
+                    let next = loop {
+                        // A cluster sink may need attention while idle (units to resend).
+                        let attention = self.pipe.attention();
+                        tokio::select! {
+                            b = rx.recv() => break b,
+                            () = attention => self.pipe.flush().await?,
+                        }
+                    };
+                    match next {
                         Some(b) => b,
                         None => break,
                     }
