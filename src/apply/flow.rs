@@ -15,13 +15,13 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::barrier::{BarrierError, FlushBarrier};
 use super::conn::{find_error, Frame, Pipe, PipeError, Tag};
-use crate::target::Sink;
 use super::entry::{EntryNote, EntryPolicyError, EntryWriter};
 use super::rewrite::{Outcome, PolicyError, Repair, RepairReason, Rewriter};
 use super::{now_ms, Args, DbCmd};
 use crate::proto::model::Value;
 use crate::proto::{Event, JournalOp, JournalRecord};
 use crate::status::{FlowCounters, FlowPhase};
+use crate::target::Sink;
 use redis_protocol::resp2::types::BytesFrame;
 
 /// Decodes a DUMP payload into a value (provided by the value codec).

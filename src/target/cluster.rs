@@ -54,6 +54,34 @@ impl AdminAuth {
     }
 }
 
+/// Standalone or cluster target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TargetMode {
+    /// Ask the target (`INFO cluster`).
+    #[default]
+    Auto,
+    /// A single Redis.
+    Standalone,
+    /// A Redis Cluster.
+    Cluster,
+}
+
+/// Cluster-target options as configured (resolved against the live cluster at start).
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOpts {
+    /// `target.type`.
+    pub mode: TargetMode,
+    /// `target.cluster.seeds` (the target address first).
+    pub seeds: Vec<String>,
+    /// Replicas a batch must reach before its LSN counts: `None` = 1 when every master has a
+    /// replica, else 0.
+    pub wait_replicas: Option<u32>,
+    /// `WAIT` timeout in ms (0: 1000).
+    pub wait_timeout_ms: u64,
+    /// Commands with no cluster form.
+    pub cross_slot: super::sink::CrossSlotPolicy,
+}
+
 /// Whether `addr` runs with `cluster-enabled yes` (`INFO cluster`).
 pub async fn is_cluster(addr: &str, auth: &AdminAuth) -> Result<bool, String> {
     let mut c = Connection::connect(addr, &auth.options()).await.map_err(|e| e.to_string())?;

@@ -44,7 +44,52 @@ pub struct ClusterCounters {
     pub commands: AtomicU64,
 }
 
+/// [`ClusterCounters`] as numbers (status JSON).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterSnapshot {
+    /// `MOVED` replies.
+    pub moved: u64,
+    /// `ASK` replies.
+    pub ask: u64,
+    /// `TRYAGAIN` replies.
+    pub tryagain: u64,
+    /// `CLUSTERDOWN` / `LOADING` / `READONLY` / `MASTERDOWN` replies.
+    pub down: u64,
+    /// Topology refreshes.
+    pub refreshes: u64,
+    /// Commands split per slot.
+    pub split: u64,
+    /// Cross-slot commands translated.
+    pub translated: u64,
+    /// Commands skipped per the cross-slot policy.
+    pub cross_slot_skipped: u64,
+    /// Short `WAIT` rounds.
+    pub wait_short: u64,
+    /// Conflicting keys left alone.
+    pub conflicts_skipped: u64,
+    /// Commands acknowledged by the nodes.
+    pub commands: u64,
+}
+
 impl ClusterCounters {
+    /// The numbers.
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ClusterSnapshot {
+            moved: g(&self.moved),
+            ask: g(&self.ask),
+            tryagain: g(&self.tryagain),
+            down: g(&self.down),
+            refreshes: g(&self.refreshes),
+            split: g(&self.split),
+            translated: g(&self.translated),
+            cross_slot_skipped: g(&self.cross_slot_skipped),
+            wait_short: g(&self.wait_short),
+            conflicts_skipped: g(&self.conflicts_skipped),
+            commands: g(&self.commands),
+        }
+    }
+
     /// Adds one.
     pub fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
@@ -299,17 +344,8 @@ impl NodeConn {
         }
         let (tx, rx) = mpsc::channel(o.max_batches.max(1));
         let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let reader = tokio::spawn(read_loop(
-            id,
-            addr.to_owned(),
-            r,
-            rbuf,
-            rx,
-            shared,
-            counters,
-            o.conflict,
-            broken.clone(),
-        ));
+        let reader =
+            tokio::spawn(read_loop(id, addr.to_owned(), r, rbuf, rx, shared, counters, o.conflict, broken.clone()));
         Ok(NodeConn {
             id,
             addr: addr.to_owned(),
@@ -536,7 +572,10 @@ async fn read_loop(
                     }
                 }
                 Verdict::Rejected(m) => {
-                    fatal.get_or_insert(PipeError::Rejected { command: format!("{} (node {addr})", u.name()), message: m });
+                    fatal.get_or_insert(PipeError::Rejected {
+                        command: format!("{} (node {addr})", u.name()),
+                        message: m,
+                    });
                 }
             }
         }

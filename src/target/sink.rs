@@ -234,7 +234,11 @@ impl ClusterSink {
         Ok(())
     }
 
-    async fn broadcast(&mut self, cmds: Vec<Args>, mut reply: Option<oneshot::Sender<Vec<Frame>>>) -> Result<(), PipeError> {
+    async fn broadcast(
+        &mut self,
+        cmds: Vec<Args>,
+        mut reply: Option<oneshot::Sender<Vec<Frame>>>,
+    ) -> Result<(), PipeError> {
         for a in serving_masters(&self.map) {
             let seq = self.next_seq();
             let mut u = Unit::data(seq, cmds.clone(), None);
@@ -312,7 +316,9 @@ impl ClusterSink {
         match self.cfg.cross_slot {
             CrossSlotPolicy::Fail => Err(PipeError::Rejected {
                 command: name.to_owned(),
-                message: format!("no equivalent on a Redis Cluster: {why} (cross-slot policy `fail`; `skip-and-report` skips it)"),
+                message: format!(
+                    "no equivalent on a Redis Cluster: {why} (cross-slot policy `fail`; `skip-and-report` skips it)"
+                ),
             }),
             CrossSlotPolicy::SkipAndReport => {
                 ClusterCounters::inc(&self.counters.cross_slot_skipped);
@@ -346,7 +352,13 @@ impl ClusterSink {
                 match (r.first(), r.get(1)) {
                     (Some(Frame::Bulk(payload)), Some(ttl)) => {
                         let ttl = ttl.as_int().filter(|t| *t > 0).unwrap_or(0);
-                        let a = vec![b("RESTORE"), dst.clone(), Bytes::from(ttl.to_string()), payload.clone(), b("REPLACE")];
+                        let a = vec![
+                            b("RESTORE"),
+                            dst.clone(),
+                            Bytes::from(ttl.to_string()),
+                            payload.clone(),
+                            b("REPLACE"),
+                        ];
                         self.unit(&dst, a).await?;
                     }
                     _ => self.unit(&dst, vec![b("DEL"), dst.clone()]).await?,
@@ -415,7 +427,8 @@ impl ClusterSink {
                     self.nodes.iter().filter(|(_, c)| c.batch_cmds() > 0).map(|(a, _)| a.clone()).collect();
                 for a in addrs {
                     let seq = self.next_seq();
-                    let w = vec![b("WAIT"), Bytes::from(n.to_string()), Bytes::from(self.cfg.wait_timeout_ms.to_string())];
+                    let w =
+                        vec![b("WAIT"), Bytes::from(n.to_string()), Bytes::from(self.cfg.wait_timeout_ms.to_string())];
                     let mut u = Unit::data(seq, vec![w], None);
                     u.kind = UnitKind::Wait(n);
                     self.send_to(&a, u).await?;
@@ -510,7 +523,10 @@ impl ClusterSink {
             }
             if started.elapsed() > self.cfg.retry_budget {
                 let (u, why) = &retry[0];
-                return Err(io("cluster", format!("`{}` still failing after {:?}: {why:?}", u.name(), self.cfg.retry_budget)));
+                return Err(io(
+                    "cluster",
+                    format!("`{}` still failing after {:?}: {why:?}", u.name(), self.cfg.retry_budget),
+                ));
             }
             self.recover(retry, &mut backoff).await?;
         }
@@ -528,7 +544,9 @@ impl ClusterSink {
     async fn recover(&mut self, mut retry: Vec<(Unit, Retry)>, backoff: &mut Duration) -> Result<(), PipeError> {
         retry.sort_by_key(|(u, _)| u.seq);
         let wait = retry.iter().any(|(_, r)| matches!(r, Retry::Backoff(_) | Retry::WaitShort(_) | Retry::Refresh(_)));
-        let refresh = retry.iter().any(|(_, r)| matches!(r, Retry::Redirect(Redirect::Moved { .. }) | Retry::Refresh(_) | Retry::Backoff(_)));
+        let refresh = retry
+            .iter()
+            .any(|(_, r)| matches!(r, Retry::Redirect(Redirect::Moved { .. }) | Retry::Refresh(_) | Retry::Backoff(_)));
         if wait {
             tokio::time::sleep(*backoff).await;
             *backoff = (*backoff * 2).min(Duration::from_millis(500));
@@ -721,6 +739,14 @@ impl Sink {
         match self {
             Sink::Single(p) => p.drain().await,
             Sink::Cluster(c) => c.drain().await,
+        }
+    }
+
+    /// One command (in `db` on a standalone target) and its reply.
+    pub async fn request(&mut self, db: Option<u32>, args: Args) -> Result<ConnFrame, PipeError> {
+        match self {
+            Sink::Single(p) => p.request(db, args).await,
+            Sink::Cluster(c) => c.request(args).await.map(to_conn_frame),
         }
     }
 

@@ -109,7 +109,10 @@ fn via_temp(args: &Args, dst: usize, sources: Vec<usize>) -> ClusterPlan {
         return ClusterPlan::Route(d.clone());
     }
     if temp_prefix(d).is_none() {
-        return ClusterPlan::Unsupported(format!("destination key {:?} has no usable hash tag", String::from_utf8_lossy(d)));
+        return ClusterPlan::Unsupported(format!(
+            "destination key {:?} has no usable hash tag",
+            String::from_utf8_lossy(d)
+        ));
     }
     ClusterPlan::Translate(Translation::ViaTemp { cmd: args.clone(), dst, sources: others })
 }
@@ -248,11 +251,21 @@ mod tests {
         );
         assert_eq!(
             plan(&a(&["RPOPLPUSH", "foo", "bar"])),
-            ClusterPlan::Translate(Translation::ListMove { src: "foo".into(), dst: "bar".into(), pop: "RPOP", push: "LPUSH" })
+            ClusterPlan::Translate(Translation::ListMove {
+                src: "foo".into(),
+                dst: "bar".into(),
+                pop: "RPOP",
+                push: "LPUSH"
+            })
         );
         assert_eq!(
             plan(&a(&["LMOVE", "foo", "bar", "left", "RIGHT"])),
-            ClusterPlan::Translate(Translation::ListMove { src: "foo".into(), dst: "bar".into(), pop: "LPOP", push: "RPUSH" })
+            ClusterPlan::Translate(Translation::ListMove {
+                src: "foo".into(),
+                dst: "bar".into(),
+                pop: "LPOP",
+                push: "RPUSH"
+            })
         );
         assert!(matches!(plan(&a(&["SMOVE", "foo", "bar", "m"])), ClusterPlan::Translate(Translation::SetMove { .. })));
         assert_eq!(
