@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis_protocol::resp2::types::BytesFrame;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::apply::barrier::FlushBarrier;
 use crate::apply::caps::TargetCaps;
-use crate::apply::conn::{Pipe, PipeError, PipeOptions};
+use crate::apply::conn::{Frame, Pipe, PipeError, PipeOptions};
 use crate::apply::entry::{EntryOptions, EntryWriter};
 use crate::apply::flow::{ApplyError, FlowApplier, FlowSettings};
 use crate::apply::policy::{ConflictPolicy, DbMap, TypePolicies};
@@ -414,18 +413,16 @@ async fn target_caps(s: &Settings) -> Result<TargetCaps, PipeError> {
     let mut p = Pipe::connect(&s.target).await?;
     let info = p.request(None, vec![Bytes::from_static(b"INFO"), Bytes::from_static(b"SERVER")]).await?;
     let text = match &info {
-        BytesFrame::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     };
     let mods = p.request(None, vec![Bytes::from_static(b"MODULE"), Bytes::from_static(b"LIST")]).await?;
     let mut names = Vec::new();
-    if let BytesFrame::Array(items) = mods {
+    if let Frame::Array(items) = mods {
         for m in items {
-            if let BytesFrame::Array(kv) = m {
+            if let Frame::Array(kv) = m {
                 for pair in kv.chunks(2) {
-                    if let (Some(BytesFrame::BulkString(k)), Some(BytesFrame::BulkString(v))) =
-                        (pair.first(), pair.get(1))
-                    {
+                    if let (Some(Frame::Bulk(k)), Some(Frame::Bulk(v))) = (pair.first(), pair.get(1)) {
                         if &k[..] == b"name" {
                             names.push(String::from_utf8_lossy(v).into_owned());
                         }
@@ -482,9 +479,9 @@ async fn read_marker(s: &Settings, n: usize) -> Result<(Option<String>, Vec<Opti
     let r = p.request(Some(*db), vec![Bytes::from_static(b"HGETALL"), key.clone()]).await?;
     let mut master = None;
     let mut lsns = vec![None; n];
-    if let BytesFrame::Array(items) = r {
+    if let Frame::Array(items) = r {
         for pair in items.chunks(2) {
-            if let (Some(BytesFrame::BulkString(k)), Some(BytesFrame::BulkString(v))) = (pair.first(), pair.get(1)) {
+            if let (Some(Frame::Bulk(k)), Some(Frame::Bulk(v))) = (pair.first(), pair.get(1)) {
                 let v = String::from_utf8_lossy(v).into_owned();
                 if &k[..] == b"master" {
                     master = Some(v);
@@ -767,9 +764,9 @@ async fn session(
             _ = lag_tick.tick() => {
                 if let Some(src) = &source_aux {
                     if let Ok(mut p) = src.try_lock() {
-                        if let Ok(BytesFrame::Array(items)) = p.request(None, vec![Bytes::from_static(b"DFLY"), Bytes::from_static(b"REPLICAOFFSET")]).await {
+                        if let Ok(Frame::Array(items)) = p.request(None, vec![Bytes::from_static(b"DFLY"), Bytes::from_static(b"REPLICAOFFSET")]).await {
                             for (c, it) in counters.iter().zip(items) {
-                                if let BytesFrame::Integer(v) = it { c.lsn_master.store(v.max(0) as u64, Ordering::Relaxed); }
+                                if let Frame::Integer(v) = it { c.lsn_master.store(v.max(0) as u64, Ordering::Relaxed); }
                             }
                         }
                     }

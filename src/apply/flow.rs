@@ -22,7 +22,6 @@ use crate::proto::model::Value;
 use crate::proto::{Event, JournalOp, JournalRecord};
 use crate::status::{FlowCounters, FlowPhase};
 use crate::target::Sink;
-use redis_protocol::resp2::types::BytesFrame;
 
 /// Decodes a DUMP payload into a value (provided by the value codec).
 pub type DumpDecoder = fn(&[u8]) -> Option<Value>;
@@ -441,8 +440,8 @@ impl FlowApplier {
             let frames = src.round_trip().await?;
             let n = frames.len();
             let offs = |f: Option<&Frame>| match f {
-                Some(BytesFrame::Array(a)) => match a.get(flow) {
-                    Some(BytesFrame::Integer(i)) => Some(*i as u64),
+                Some(Frame::Array(a)) => match a.get(flow) {
+                    Some(Frame::Integer(i)) => Some(*i as u64),
                     _ => None,
                 },
                 _ => None,
@@ -450,7 +449,7 @@ impl FlowApplier {
             let (o1, o2) = (offs(frames.first()), offs(frames.get(n.saturating_sub(1))));
             value = frames.get(n.saturating_sub(3)).cloned();
             pttl = match frames.get(n.saturating_sub(2)) {
-                Some(BytesFrame::Integer(i)) => *i,
+                Some(Frame::Integer(i)) => *i,
                 _ => -1,
             };
             match (o1, o2) {
@@ -473,8 +472,8 @@ impl FlowApplier {
         let key = r.key.clone();
         let mut cmds = Vec::new();
         match value {
-            Some(BytesFrame::Null) | None => cmds.push(DbCmd::new(db, vec![b("DEL"), key])),
-            Some(BytesFrame::BulkString(v)) if json => {
+            Some(Frame::Null) | None => cmds.push(DbCmd::new(db, vec![b("DEL"), key])),
+            Some(Frame::Bulk(v)) if json => {
                 let mut a = vec![b("SET"), key, v];
                 if pttl > 0 {
                     a.push(b("PX"));
@@ -482,7 +481,7 @@ impl FlowApplier {
                 }
                 cmds.push(DbCmd::new(db, a));
             }
-            Some(BytesFrame::BulkString(payload)) => {
+            Some(Frame::Bulk(payload)) => {
                 let code = payload.first().copied().unwrap_or(0);
                 if code <= self.rw.caps().max_type_code() && code != 20 {
                     let ttl = if pttl > 0 { pttl.to_string() } else { "0".into() };

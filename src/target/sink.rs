@@ -759,15 +759,7 @@ impl Sink {
     }
 }
 
-/// A reply in the standalone pipe's frame type.
+/// A reply in the standalone pipe's frame type (the same type since the pipe uses `resp`).
 pub fn to_conn_frame(f: Frame) -> ConnFrame {
-    use redis_protocol::resp2::types::BytesFrame as B;
-    match f {
-        Frame::Simple(b) => B::SimpleString(b),
-        Frame::Error(e) => B::Error(String::from_utf8_lossy(&e).into_owned().into()),
-        Frame::Integer(i) => B::Integer(i),
-        Frame::Bulk(b) => B::BulkString(b),
-        Frame::Array(v) => B::Array(v.into_iter().map(to_conn_frame).collect()),
-        Frame::Null => B::Null,
-    }
+    f
 }
