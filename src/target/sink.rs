@@ -336,6 +336,7 @@ impl ClusterSink {
         let mut u = Unit::data(seq, cmds, Some(key_slot(key)));
         u.reply = Some(tx);
         self.send(u).await?;
+        self.seal_nodes(None).await?;
         self.settle().await?;
         rx.await.map_err(|_| io("cluster", "reply lost"))
     }
