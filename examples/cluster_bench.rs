@@ -34,6 +34,10 @@ struct Args {
     /// Commands per batch.
     #[arg(long, default_value_t = 1024)]
     batch: usize,
+    /// Also time the same full sync into one standalone redis-server (to see whether the source
+    /// or the cluster writer bounds the figure).
+    #[arg(long)]
+    standalone: bool,
 }
 
 fn settings(src: &str, seed: &str, batch: usize) -> Settings {
@@ -110,8 +114,9 @@ async fn redis_benchmark(cluster: &RedisCluster, n: usize) -> f64 {
         .await
         .expect("redis-benchmark");
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().rev().find(|l| l.contains("requests per second")).unwrap_or_default().to_owned();
-    let num = line.split(':').nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("0");
+    // `-q` prints progress with `\r`; the figure is the token before "requests per second".
+    let before = text.rsplit_once("requests per second").map(|(b, _)| b).unwrap_or_default();
+    let num = before.split_whitespace().last().unwrap_or("0");
     num.parse().unwrap_or_else(|_| panic!("cannot parse redis-benchmark output: {text}"))
 }
 
@@ -136,6 +141,35 @@ async fn main() {
         );
         us.push(o);
         them.push(b);
+    }
+    if a.standalone {
+        let single = df2redis::testkit::RedisServer::start().await.expect("redis-server");
+        let mut st = a.keys;
+        let mut mm = mock_master::MockMaster::new().shards(a.shards);
+        let val = Bytes::from(vec![b'x'; 100]);
+        for i in 0..a.keys {
+            mm.dataset_mut().insert(0, Bytes::from(format!("key:{i:010}")), Entry::new(Value::String(val.clone())));
+        }
+        let m = mm.start().await.expect("mock master");
+        let status = Arc::new(Status::default());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let mut set = settings(&m.addr.to_string(), single.addr(), a.batch);
+        set.cluster.mode = TargetMode::Standalone;
+        let start = Instant::now();
+        let run = tokio::spawn(run_with(set, rx, status.clone()));
+        loop {
+            let flows = status.flows.lock().expect("status").clone();
+            if !flows.is_empty()
+                && flows.iter().all(|f| f.phase() == FlowPhase::Stable && f.lsn_confirmed.load(Ordering::Relaxed) > 0)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        st = (st as f64 / start.elapsed().as_secs_f64()) as usize;
+        stop.send(true).expect("stop");
+        run.await.expect("join").expect("replicate");
+        println!("standalone target, same source: {st} keys/s");
     }
     let (o, b) = (median(us), median(them));
     println!(
