@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod checkpoint;
 pub mod config;
+pub mod progress;
 pub mod proto;
 pub mod replica;
 pub mod replicate;
