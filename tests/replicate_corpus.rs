@@ -68,6 +68,7 @@ fn settings(src: &str, dst: &str, state: &Path) -> Settings {
         ack_interval: Duration::from_millis(100),
         max_retries: 1,
         log_interval: Duration::from_secs(60),
+        cluster: Default::default(),
     }
 }
 

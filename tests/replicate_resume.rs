@@ -44,6 +44,7 @@ fn settings(src: &str, dst: &str, state: &Path) -> Settings {
         ack_interval: Duration::from_millis(50),
         max_retries: 3,
         log_interval: Duration::from_secs(60),
+        cluster: Default::default(),
     }
 }
 

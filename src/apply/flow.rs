@@ -21,6 +21,7 @@ use super::{now_ms, Args, DbCmd};
 use crate::proto::model::Value;
 use crate::proto::{Event, JournalOp, JournalRecord};
 use crate::status::{FlowCounters, FlowPhase};
+use crate::target::Sink;
 
 /// Decodes a DUMP payload into a value (provided by the value codec).
 pub type DumpDecoder = fn(&[u8]) -> Option<Value>;
@@ -77,7 +78,7 @@ pub struct FlowSettings {
 /// The applier of one flow.
 pub struct FlowApplier {
     s: FlowSettings,
-    pipe: Pipe,
+    pipe: Sink,
     rw: Rewriter,
     entries: EntryWriter,
     barrier: Arc<FlushBarrier>,
@@ -116,7 +117,7 @@ impl FlowApplier {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         s: FlowSettings,
-        pipe: Pipe,
+        pipe: impl Into<Sink>,
         rw: Rewriter,
         mut entries: EntryWriter,
         barrier: Arc<FlushBarrier>,
@@ -133,7 +134,7 @@ impl FlowApplier {
         let lsn = start_lsn.unwrap_or(0);
         FlowApplier {
             s,
-            pipe,
+            pipe: pipe.into(),
             rw,
             entries,
             barrier,
@@ -163,12 +164,17 @@ impl FlowApplier {
                 Err(mpsc::error::TryRecvError::Empty) => {
                     self.seal().await?;
                     self.pipe.flush().await?;
-                    tokio::select! {
-                        b = rx.recv() => match b {
-                            Some(b) => b,
-                            None => break,
-                        },
-                        e = self.pipe.failed() => return Err(e.into()),
+                    let next = loop {
+                        // A cluster sink may need attention while idle (units to resend).
+                        let attention = self.pipe.attention();
+                        tokio::select! {
+                            b = rx.recv() => break b,
+                            () = attention => self.pipe.flush().await?,
+                        }
+                    };
+                    match next {
+                        Some(b) => b,
+                        None => break,
                     }
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -193,7 +199,9 @@ impl FlowApplier {
 
     /// Publishes the pipe's reply-side counters in the flow's status.
     fn sync_stats(&self) {
-        self.c.conflicts_skipped.store(self.pipe.stats.conflicts_skipped.load(Ordering::Relaxed), Ordering::Relaxed);
+        if let Some(n) = self.pipe.conflicts_skipped() {
+            self.c.conflicts_skipped.store(n, Ordering::Relaxed);
+        }
     }
 
     fn push(&mut self, cmd: &DbCmd) {

@@ -58,6 +58,7 @@ pub fn settings(task: &str, src: &str, dst: &str, state: &Path) -> Settings {
         ack_interval: Duration::from_millis(50),
         max_retries: 0,
         log_interval: Duration::from_secs(60),
+        cluster: Default::default(),
     }
 }
 
