@@ -94,7 +94,7 @@ pub fn flow_line(f: &FlowSnapshot) -> String {
         f.blobs,
         f.records,
         f.lsn_confirmed,
-        f.lsn_read,
+        f.lsn_read.max(f.lsn_confirmed),
         f.lsn_acked,
         f.apply_lag.max(f.master_lag),
         indicatif::HumanBytes(f.queue_bytes)
