@@ -87,15 +87,59 @@ fn main() -> ExitCode {
 
 /// `replicate`: logs through tracing (`RUST_LOG` filter, default `info`; `DF2REDIS_LOG_FORMAT=json`
 /// for JSON lines), runs until SIGINT/SIGTERM. Exit 0 after a clean stop, 2 on a fatal error.
-fn replicate(args: df2redis::replicate::ReplicateArgs) -> ExitCode {
+/// Log settings: `log{dir,level,consoleEnabled,format}` from the config, `RUST_LOG` and
+/// `DF2REDIS_LOG_FORMAT=json` override; console lines go above the progress bars on a TTY.
+fn init_replicate_logs(args: &df2redis::replicate::ReplicateArgs, bars: Option<&df2redis::progress::Bars>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    // A config error is reported by `run` itself; logs then use the defaults.
+    let cfg = args.config.load().ok();
+    let log = cfg.as_ref().map(|c| c.log.clone());
+    let level = log.as_ref().map_or("info", |l| match l.level {
+        df2redis::config::LogLevel::Trace => "trace",
+        df2redis::config::LogLevel::Debug => "debug",
+        df2redis::config::LogLevel::Info => "info",
+        df2redis::config::LogLevel::Warn => "warn",
+        df2redis::config::LogLevel::Error => "error",
+    });
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("DF2REDIS_LOG_FORMAT").is_ok_and(|v| v == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let json = std::env::var("DF2REDIS_LOG_FORMAT")
+        .map_or_else(|_| log.as_ref().is_some_and(|l| l.format == df2redis::config::LogFormat::Json), |v| v == "json");
+    type Boxed = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+    let mut layers: Vec<Boxed> = Vec::new();
+    if log.as_ref().is_none_or(|l| l.console) {
+        let l = tracing_subscriber::fmt::layer();
+        layers.push(match (bars, json) {
+            (Some(b), true) => l.json().with_writer(b.clone()).boxed(),
+            (Some(b), false) => l.with_writer(b.clone()).boxed(),
+            (None, true) => l.json().with_writer(std::io::stderr).boxed(),
+            (None, false) => l.with_writer(std::io::stderr).boxed(),
+        });
     }
+    let mut file_err = None;
+    if let (Some(dir), Some(c)) = (log.as_ref().and_then(|l| l.dir.clone()), cfg.as_ref()) {
+        let path = dir.join(format!("df2redis-{}.log", c.task_name));
+        match std::fs::create_dir_all(&dir)
+            .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&path))
+        {
+            Ok(f) => {
+                let l = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(f));
+                layers.push(if json { l.json().boxed() } else { l.boxed() });
+            }
+            Err(e) => file_err = Some(format!("log file {}: {e}", path.display())),
+        }
+    }
+    tracing_subscriber::registry().with(layers).with(filter).init();
+    if let Some(e) = file_err {
+        tracing::warn!("{e}; logging to the console only");
+    }
+}
+
+fn replicate(args: df2redis::replicate::ReplicateArgs) -> ExitCode {
+    let bars = df2redis::progress::Bars::for_stderr();
+    init_replicate_logs(&args, bars.as_ref());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -103,7 +147,19 @@ fn replicate(args: df2redis::replicate::ReplicateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(df2redis::replicate::run(args)) {
+    let status = std::sync::Arc::new(df2redis::status::Status::default());
+    let result = runtime.block_on(async {
+        let shown = bars.as_ref().map(|b| b.spawn(status.clone()));
+        let r = df2redis::replicate::run_status(args, status.clone()).await;
+        if let Some(t) = shown {
+            t.abort();
+        }
+        r
+    });
+    if let Some(b) = &bars {
+        b.clear();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -61,8 +61,9 @@ pub struct ReplicateArgs {
     /// Database of the marker hash on the target.
     #[arg(long, default_value_t = 0)]
     pub marker_db: u32,
-    /// Queue between each flow's socket and its target writer, in MiB.
-    #[arg(long, default_value_t = 32)]
+    /// Memory for the queues between the flow sockets and the target writers, in MiB, shared
+    /// by all flows (decoded size; at the bound the sockets are not read: TCP back-pressure).
+    #[arg(long, default_value_t = 64)]
     pub queue_mib: usize,
     /// Values larger than this (bytes) are built through a temporary key + RENAME.
     #[arg(long, default_value_t = 1 << 20)]
@@ -134,7 +135,7 @@ pub struct Settings {
     pub resync_flush: bool,
     /// Marker `(db, key)`.
     pub marker: Option<(u32, Bytes)>,
-    /// Queue bytes per flow.
+    /// Queue bytes, all flows together.
     pub queue_bytes: usize,
     /// Restore threshold.
     pub restore_max_bytes: usize,
@@ -224,6 +225,11 @@ impl Settings {
 
 /// Runs until SIGINT/SIGTERM (exit 0 after a drain and a final checkpoint) or a fatal error.
 pub async fn run(args: ReplicateArgs) -> Result<(), ReplicateError> {
+    run_status(args, Arc::new(Status::default())).await
+}
+
+/// [`run`] with a status the caller also reads (progress bars, embedding).
+pub async fn run_status(args: ReplicateArgs, status: Arc<Status>) -> Result<(), ReplicateError> {
     let settings = Settings::from_args(&args)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -235,7 +241,7 @@ pub async fn run(args: ReplicateArgs) -> Result<(), ReplicateError> {
         tracing::info!("signal received: stopping reads, draining, writing the final checkpoint");
         let _ = stop_tx.send(true);
     });
-    run_with(settings, stop_rx, Arc::new(Status::default())).await
+    run_with(settings, stop_rx, status).await
 }
 
 fn dump_encoder(v: &crate::proto::Value, rdb_version: u16) -> Option<Bytes> {
@@ -649,7 +655,8 @@ async fn session(
         let (fse_tx, fse) = watch::channel(false);
         fse_rx.push(fse);
         let (tx, rx) = mpsc::channel(1024);
-        let budget = Arc::new(Semaphore::new(s.queue_bytes));
+        let per_flow = (s.queue_bytes / n).max(1 << 20);
+        let budget = Arc::new(Semaphore::new(per_flow));
         let reader = Reader {
             flow: i,
             read: conn.read,
@@ -657,7 +664,7 @@ async fn session(
             leftover: conn.leftover,
             tx,
             budget,
-            budget_max: s.queue_bytes,
+            budget_max: per_flow,
             counters: c.clone(),
             full_sync_end: fse_tx,
             stop: stop.clone(),

@@ -292,7 +292,7 @@ impl Pipe {
     /// Writes everything encoded so far.
     pub async fn flush(&mut self) -> Result<(), PipeError> {
         if self.out.is_empty() {
-            return Ok(());
+            return self.failure().map_or(Ok(()), Err);
         }
         let n = self.out.len();
         let r = self.wr.write_all(&self.out).await;

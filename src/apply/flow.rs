@@ -165,14 +165,12 @@ impl FlowApplier {
                     self.seal().await?;
                     self.pipe.flush().await?;
                     let next = loop {
-                        // A cluster sink may need attention while idle (units to resend); a
-                        // standalone pipe may fail while idle (the target rejected a reply).
+                        // The sink may need attention while idle: a cluster node has units to
+                        // resend, or a standalone pipe failed (then `flush` returns the error).
                         let attention = self.pipe.attention();
-                        let failed = self.pipe.failed();
                         tokio::select! {
                             b = rx.recv() => break b,
                             () = attention => self.pipe.flush().await?,
-                            e = failed => return Err(e.into()),
                         }
                     };
                     match next {

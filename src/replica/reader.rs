@@ -11,8 +11,9 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::SessionError;
 use crate::apply::flow::EventBatch;
+use crate::proto::event::Chunk;
 use crate::proto::flow::FlowDecoder;
-use crate::proto::Event;
+use crate::proto::{Event, JournalOp};
 use crate::status::{FlowCounters, FlowPhase};
 
 /// Reader of one flow.
@@ -93,7 +94,9 @@ impl Reader {
         if events.is_empty() {
             return Ok(());
         }
-        let bytes = data.len();
+        // Compressed input expands (LZ4 of repetitive values: 20x and more): the queue is
+        // bounded by what the decoded events hold, not by the bytes read.
+        let bytes = data.len().max(events.iter().map(weight).sum());
         let want = bytes.clamp(1, self.budget_max) as u32;
         let permit = self.budget.clone().acquire_many_owned(want).await.map_err(|_| SessionError::Closed(flow))?;
         FlowCounters::add(&self.counters.queue_bytes, bytes as u64);
@@ -101,5 +104,48 @@ impl Reader {
             .send(EventBatch { events, bytes: bytes as u64, permit: Some(permit) })
             .await
             .map_err(|_| SessionError::Closed(flow))
+    }
+}
+
+/// Approximate memory an event holds once decoded (payloads plus per-element overhead).
+pub fn weight(ev: &Event) -> usize {
+    const B: usize = 32;
+    let list = |v: &[bytes::Bytes]| v.iter().map(|b| b.len() + B).sum::<usize>();
+    std::mem::size_of::<Event>()
+        + match ev {
+            Event::EntryBegin { header, .. } => header.key.len(),
+            Event::EntryChunk { chunk, .. } => match chunk {
+                Chunk::Str(b) | Chunk::Json(b) => b.len(),
+                Chunk::List(v) | Chunk::Set(v) => list(v),
+                Chunk::SetWithTtl(v) => v.iter().map(|(m, _)| m.len() + B + 8).sum(),
+                Chunk::Hash(v) => v.iter().map(|(f, x)| f.len() + x.len() + 2 * B).sum(),
+                Chunk::HashWithTtl(v) => v.iter().map(|(f, x, _)| f.len() + x.len() + 2 * B + 8).sum(),
+                Chunk::Zset(v) => v.iter().map(|(m, _)| m.len() + B + 8).sum(),
+                Chunk::StreamEntries(v) => {
+                    v.iter().map(|e| B + e.fields.iter().map(|(f, x)| f.len() + x.len() + 2 * B).sum::<usize>()).sum()
+                }
+                // Stream metadata and the probabilistic types: bounded, small next to the rest.
+                _ => 4096,
+            },
+            Event::JournalBlob { record } | Event::Journal { record, .. } => match &record.op {
+                JournalOp::Command { args, .. } => list(args),
+                _ => 0,
+            },
+            Event::Aux { key, value } => key.len() + value.len(),
+            _ => 0,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn weight_counts_decoded_payloads() {
+        let small = weight(&Event::FullSyncEnd);
+        let v: Vec<Bytes> = (0..1000).map(|_| Bytes::from(vec![b'v'; 100])).collect();
+        let big = weight(&Event::EntryChunk { id: crate::proto::event::EntryId(1), chunk: Chunk::List(v) });
+        assert!(big >= 1000 * 100 + small, "{big}");
     }
 }

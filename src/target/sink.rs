@@ -659,30 +659,19 @@ impl Sink {
         }
     }
 
-    /// Resolves with the failure when a standalone pipe's reader found an error reply while the
-    /// owner was idle. A cluster sink reports node failures through [`Sink::attention`] and the
-    /// next [`Sink::flush`] instead, so for it this never resolves.
-    pub fn failed(&self) -> impl std::future::Future<Output = crate::apply::conn::PipeError> + Send + 'static {
-        let single = match self {
-            Sink::Single(p) => Some(p.failed()),
-            Sink::Cluster(_) => None,
-        };
-        async move {
-            match single {
-                Some(f) => f.await,
-                None => std::future::pending().await,
-            }
-        }
-    }
-
     /// Resolves when the sink needs its owner to call [`Sink::flush`] although no new data came
-    /// (a cluster node redirected units that must be resent, or failed). Never for a standalone pipe.
+    /// (a cluster node redirected units that must be resent, or failed; a standalone pipe
+    /// failed — e.g. an error reply to an earlier batch — and `flush` then returns that error).
     pub fn attention(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let shared = match self {
-            Sink::Single(_) => None,
-            Sink::Cluster(c) => Some(c.shared.clone()),
+        let (shared, failed) = match self {
+            Sink::Single(p) => (None, Some(p.failed())),
+            Sink::Cluster(c) => (Some(c.shared.clone()), None),
         };
         async move {
+            if let Some(f) = failed {
+                let _ = f.await;
+                return;
+            }
             let Some(sh) = shared else { return std::future::pending().await };
             loop {
                 let n = sh.done.notified();
