@@ -3,6 +3,7 @@
 
 mod collections;
 mod keys;
+mod paging;
 mod stream;
 
 use bytes::Bytes;
@@ -196,6 +197,7 @@ pub fn execute(st: &mut State, db: &mut u32, args: &[Bytes]) -> Reply {
     let r = keys::run(&mut ctx, &name, rest)
         .or_else(|| collections::run(&mut ctx, &name, rest))
         .or_else(|| stream::run(&mut ctx, &name, rest))
+        .or_else(|| paging::run(&mut ctx, &name, rest))
         .unwrap_or_else(|| Err(Reply::err(format!("unknown command '{}'", String::from_utf8_lossy(&args[0])))));
     match r {
         Ok(reply) => {
