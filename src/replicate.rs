@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis_protocol::resp2::types::BytesFrame;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::apply::barrier::FlushBarrier;
 use crate::apply::caps::TargetCaps;
-use crate::apply::conn::{Pipe, PipeError, PipeOptions};
+use crate::apply::conn::{Frame, Pipe, PipeError, PipeOptions};
 use crate::apply::entry::{EntryOptions, EntryWriter};
 use crate::apply::flow::{ApplyError, FlowApplier, FlowSettings};
 use crate::apply::policy::{ConflictPolicy, DbMap, TypePolicies};
 use crate::apply::rewrite::Rewriter;
 use crate::checkpoint::{self, Checkpoint, Phase};
+use crate::config::EndpointKind;
 use crate::proto::flow::FlowDecoder;
 use crate::proto::Limits;
 use crate::replica::flows::open_flow;
@@ -27,6 +27,9 @@ use crate::replica::handshake::handshake;
 use crate::replica::reader::Reader;
 use crate::replica::{ack, SessionError, SourceOpts};
 use crate::status::{FlowPhase, Status};
+use crate::target::cluster::{discover, is_cluster, serving_masters, AdminAuth, ClusterOpts, TargetMode};
+use crate::target::node::NodeOptions;
+use crate::target::{ClusterSettings, ClusterSink, Sink};
 
 /// `df2redis replicate` flags (the config file provides the rest; see `docs/replicate.md`).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -76,6 +79,16 @@ pub struct ReplicateArgs {
     /// Seconds between status log lines.
     #[arg(long, default_value_t = 10)]
     pub log_interval: u64,
+    /// Cluster target: replicas that must hold a batch (`WAIT`) before its LSN is confirmed;
+    /// default 1 when every master has a replica, else 0.
+    #[arg(long, value_name = "N")]
+    pub wait_replicas: Option<u32>,
+    /// Cluster target: `WAIT` timeout in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub wait_timeout_ms: u64,
+    /// Cluster target: commands with no cluster equivalent: fail or skip-and-report.
+    #[arg(long, value_name = "POLICY", default_value = "fail")]
+    pub cross_slot: String,
 }
 
 /// A run that cannot continue.
@@ -133,6 +146,8 @@ pub struct Settings {
     pub max_retries: u32,
     /// Status log interval.
     pub log_interval: Duration,
+    /// Standalone or cluster target, and the cluster options.
+    pub cluster: ClusterOpts,
 }
 
 impl Settings {
@@ -189,6 +204,20 @@ impl Settings {
             ack_interval: Duration::from_secs_f64(a.ack_interval.max(0.01)),
             max_retries: a.max_retries,
             log_interval: Duration::from_secs(a.log_interval.max(1)),
+            cluster: ClusterOpts {
+                mode: match target.kind {
+                    EndpointKind::RedisStandalone => TargetMode::Standalone,
+                    EndpointKind::RedisCluster => TargetMode::Cluster,
+                    EndpointKind::Auto => TargetMode::Auto,
+                    EndpointKind::Dragonfly => {
+                        return Err(ReplicateError::Config("target.type dragonfly is not a replicate target".into()))
+                    }
+                },
+                seeds: target.seeds.iter().map(|a| a.to_string()).collect(),
+                wait_replicas: a.wait_replicas,
+                wait_timeout_ms: a.wait_timeout_ms,
+                cross_slot: a.cross_slot.parse().map_err(ReplicateError::Config)?,
+            },
         })
     }
 }
@@ -224,6 +253,9 @@ enum End {
 
 /// Runs with a given stop signal and status (tests, embedding).
 pub async fn run_with(s: Settings, stop: watch::Receiver<bool>, status: Arc<Status>) -> Result<(), ReplicateError> {
+    let mut s = s;
+    let cluster = resolve_cluster(&mut s).await?;
+    let s = s;
     status.started_unix_ms.store(crate::apply::now_ms(), Ordering::Relaxed);
     let mut side = JoinSet::new();
     if let Some(addr) = s.dashboard {
@@ -274,7 +306,7 @@ pub async fn run_with(s: Settings, stop: watch::Receiver<bool>, status: Arc<Stat
         if *stop.borrow() {
             break Ok(());
         }
-        let out = session(&s, &caps, &status, resume.clone(), wrote_before, stop.clone()).await;
+        let out = session(&s, &caps, &status, cluster.clone(), resume.clone(), wrote_before, stop.clone()).await;
         match out {
             Ok((End::Stopped, _)) => break Ok(()),
             Err((e, next_resume, wrote)) => {
@@ -310,22 +342,87 @@ pub async fn run_with(s: Settings, stop: watch::Receiver<bool>, status: Arc<Stat
     result
 }
 
+/// Standalone or cluster: asks the target unless `target.type` says; for a cluster, checks the
+/// db mapping, turns the in-transaction marker off (it cannot span slots) and decides `WAIT`.
+async fn resolve_cluster(s: &mut Settings) -> Result<Option<Arc<ClusterSettings>>, ReplicateError> {
+    let auth = AdminAuth { username: s.target.username.clone(), password: s.target.password.clone() };
+    let mut seeds = s.cluster.seeds.clone();
+    if !seeds.contains(&s.target.addr) {
+        seeds.insert(0, s.target.addr.clone());
+    }
+    let cluster = match s.cluster.mode {
+        TargetMode::Standalone => false,
+        TargetMode::Cluster => true,
+        TargetMode::Auto => {
+            let mut last = String::new();
+            let mut found = None;
+            for a in &seeds {
+                match is_cluster(a, &auth).await {
+                    Ok(c) => {
+                        found = Some(c);
+                        break;
+                    }
+                    Err(e) => last = format!("{a}: {e}"),
+                }
+            }
+            found
+                .ok_or_else(|| ReplicateError::Fatal(format!("target: cannot tell standalone from cluster: {last}")))?
+        }
+    };
+    if !cluster {
+        return Ok(None);
+    }
+    if let Some((from, to)) = s.dbs.0.iter().map(|(a, b)| (*a, *b)).find(|(_, to)| *to != 0) {
+        return Err(ReplicateError::Config(format!(
+            "--db-map maps db {from} to db {to}, but a Redis Cluster target has only db 0"
+        )));
+    }
+    for from in s.dbs.0.keys().copied().filter(|f| *f != 0) {
+        tracing::warn!(
+            db = from,
+            "source db {from} is written into db 0 of the cluster: keys of the same name collide"
+        );
+    }
+    let map = discover(&seeds, &auth).await.map_err(|e| ReplicateError::Fatal(format!("target: {e}")))?;
+    let masters = serving_masters(&map);
+    let with_replicas = map.nodes().iter().filter(|n| masters.contains(&n.addr)).all(|n| !n.replicas.is_empty());
+    let wait = s.cluster.wait_replicas.unwrap_or(u32::from(with_replicas));
+    tracing::info!(masters = ?masters, wait_replicas = wait, "target is a Redis Cluster");
+    if s.marker.take().is_some() {
+        tracing::info!(
+            "cluster target: no in-transaction LSN marker (a MULTI cannot span slots); resume uses the checkpoint file \
+             (exact after a clean stop; after a crash, records since the last checkpoint are applied again)"
+        );
+    }
+    Ok(Some(Arc::new(ClusterSettings {
+        seeds,
+        node: NodeOptions {
+            username: s.target.username.clone(),
+            password: s.target.password.clone(),
+            max_batches: s.target.max_batches_in_flight.max(1),
+            conflict: s.conflict,
+        },
+        wait_replicas: wait,
+        wait_timeout_ms: if s.cluster.wait_timeout_ms == 0 { 1000 } else { s.cluster.wait_timeout_ms },
+        cross_slot: s.cluster.cross_slot,
+        retry_budget: Duration::from_secs(60),
+    })))
+}
+
 async fn target_caps(s: &Settings) -> Result<TargetCaps, PipeError> {
     let mut p = Pipe::connect(&s.target).await?;
     let info = p.request(None, vec![Bytes::from_static(b"INFO"), Bytes::from_static(b"SERVER")]).await?;
     let text = match &info {
-        BytesFrame::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     };
     let mods = p.request(None, vec![Bytes::from_static(b"MODULE"), Bytes::from_static(b"LIST")]).await?;
     let mut names = Vec::new();
-    if let BytesFrame::Array(items) = mods {
+    if let Frame::Array(items) = mods {
         for m in items {
-            if let BytesFrame::Array(kv) = m {
+            if let Frame::Array(kv) = m {
                 for pair in kv.chunks(2) {
-                    if let (Some(BytesFrame::BulkString(k)), Some(BytesFrame::BulkString(v))) =
-                        (pair.first(), pair.get(1))
-                    {
+                    if let (Some(Frame::Bulk(k)), Some(Frame::Bulk(v))) = (pair.first(), pair.get(1)) {
                         if &k[..] == b"name" {
                             names.push(String::from_utf8_lossy(v).into_owned());
                         }
@@ -382,9 +479,9 @@ async fn read_marker(s: &Settings, n: usize) -> Result<(Option<String>, Vec<Opti
     let r = p.request(Some(*db), vec![Bytes::from_static(b"HGETALL"), key.clone()]).await?;
     let mut master = None;
     let mut lsns = vec![None; n];
-    if let BytesFrame::Array(items) = r {
+    if let Frame::Array(items) = r {
         for pair in items.chunks(2) {
-            if let (Some(BytesFrame::BulkString(k)), Some(BytesFrame::BulkString(v))) = (pair.first(), pair.get(1)) {
+            if let (Some(Frame::Bulk(k)), Some(Frame::Bulk(v))) = (pair.first(), pair.get(1)) {
                 let v = String::from_utf8_lossy(v).into_owned();
                 if &k[..] == b"master" {
                     master = Some(v);
@@ -421,6 +518,7 @@ async fn session(
     s: &Settings,
     caps: &TargetCaps,
     status: &Arc<Status>,
+    cluster: Option<Arc<ClusterSettings>>,
     resume: Option<(String, Vec<u64>)>,
     wrote_before: bool,
     stop: watch::Receiver<bool>,
@@ -472,10 +570,24 @@ async fn session(
         status.partial_syncs.fetch_add(1, Ordering::Relaxed);
         tracing::info!(lsns = ?lsns, "partial sync: resuming the journal");
     }
-    // Target connections, one per flow.
-    let mut pipes = Vec::with_capacity(n);
+    // Target connections, one per flow (a cluster: one per flow and master).
+    let mut pipes: Vec<Sink> = Vec::with_capacity(n);
+    let map = match &cluster {
+        Some(c) => match discover(&c.seeds, &c.auth()).await {
+            Ok(m) => Some(m),
+            Err(e) => return fail(PipeError::Io { addr: s.target.addr.clone(), detail: e.to_string() }.into()),
+        },
+        None => None,
+    };
     for _ in 0..n {
-        match Pipe::connect(&s.target).await {
+        let sink = match (&cluster, &map) {
+            (Some(c), Some(m)) => {
+                let mut sink = ClusterSink::new(c.clone(), m.clone(), status.cluster.clone());
+                sink.connect_all().await.map(|()| Sink::from(sink))
+            }
+            _ => Pipe::connect(&s.target).await.map(Sink::from),
+        };
+        match sink {
             Ok(p) => pipes.push(p),
             Err(e) => return fail(e.into()),
         }
@@ -490,6 +602,7 @@ async fn session(
         if flush {
             tracing::info!(resync = wrote_before, "FLUSHALL on the target before the full sync");
             if let Err(e) = pipes[0].request(None, vec![Bytes::from_static(b"FLUSHALL")]).await {
+                // (a cluster sink sends it to every master)
                 return fail(e.into());
             }
         } else if let Some((db, key)) = &s.marker {
@@ -661,9 +774,9 @@ async fn session(
             _ = lag_tick.tick() => {
                 if let Some(src) = &source_aux {
                     if let Ok(mut p) = src.try_lock() {
-                        if let Ok(BytesFrame::Array(items)) = p.request(None, vec![Bytes::from_static(b"DFLY"), Bytes::from_static(b"REPLICAOFFSET")]).await {
+                        if let Ok(Frame::Array(items)) = p.request(None, vec![Bytes::from_static(b"DFLY"), Bytes::from_static(b"REPLICAOFFSET")]).await {
                             for (c, it) in counters.iter().zip(items) {
-                                if let BytesFrame::Integer(v) = it { c.lsn_master.store(v.max(0) as u64, Ordering::Relaxed); }
+                                if let Frame::Integer(v) = it { c.lsn_master.store(v.max(0) as u64, Ordering::Relaxed); }
                             }
                         }
                     }

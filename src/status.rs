@@ -151,6 +151,8 @@ pub struct Status {
     pub last_error: Mutex<Option<String>>,
     /// Run start (Unix ms).
     pub started_unix_ms: AtomicU64,
+    /// Redis Cluster target counters (redirections, splits, translations).
+    pub cluster: Arc<crate::target::ClusterCounters>,
 }
 
 /// The status JSON.
@@ -176,6 +178,8 @@ pub struct Snapshot {
     pub at_unix_ms: u64,
     /// Start (Unix ms).
     pub started_unix_ms: u64,
+    /// Redis Cluster target counters (all zero on a standalone target).
+    pub cluster: crate::target::node::ClusterSnapshot,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -243,6 +247,7 @@ impl Status {
             flows,
             at_unix_ms: crate::apply::now_ms(),
             started_unix_ms: g(&self.started_unix_ms),
+            cluster: self.cluster.snapshot(),
         }
     }
 

@@ -17,9 +17,9 @@ use df2redis::proto::flow::FlowDecoder;
 use df2redis::proto::Limits;
 use df2redis::replica::SourceOpts;
 use df2redis::replicate::{run_with, Settings};
+use df2redis::resp::Frame;
 use df2redis::status::{FlowPhase, Status};
 use df2redis::testkit::RedisServer;
-use redis_protocol::resp2::types::BytesFrame;
 
 fn corpus() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -68,6 +68,7 @@ fn settings(src: &str, dst: &str, state: &Path) -> Settings {
         ack_interval: Duration::from_millis(100),
         max_retries: 1,
         log_interval: Duration::from_secs(60),
+        cluster: Default::default(),
     }
 }
 
@@ -145,21 +146,21 @@ fn hexs(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn bulk(f: &BytesFrame) -> Bytes {
+fn bulk(f: &Frame) -> Bytes {
     match f {
-        BytesFrame::BulkString(b) | BytesFrame::SimpleString(b) => b.clone(),
+        Frame::Bulk(b) | Frame::Simple(b) => b.clone(),
         other => panic!("not a string: {other:?}"),
     }
 }
 
-fn arr(f: BytesFrame) -> Vec<BytesFrame> {
+fn arr(f: Frame) -> Vec<Frame> {
     match f {
-        BytesFrame::Array(a) => a,
+        Frame::Array(a) => a,
         other => panic!("not an array: {other:?}"),
     }
 }
 
-async fn req(p: &mut Pipe, db: u32, a: &[&[u8]]) -> BytesFrame {
+async fn req(p: &mut Pipe, db: u32, a: &[&[u8]]) -> Frame {
     p.request(Some(db), a.iter().map(|x| Bytes::copy_from_slice(x)).collect()).await.unwrap()
 }
 
@@ -318,7 +319,7 @@ async fn replicate_capture(dir: &Path) {
             mismatches.push(format!("{db}:{key_hex} ({ty}) differs"));
         }
         let pttl = match req(&mut p, db, &[b"PTTL", &key]).await {
-            BytesFrame::Integer(i) => i,
+            Frame::Integer(i) => i,
             o => panic!("{o:?}"),
         };
         if (pttl > 0) != e["has_ttl"].as_bool().unwrap() {
@@ -333,7 +334,7 @@ async fn replicate_capture(dir: &Path) {
     // No extra keys (besides the marker hash).
     for db in 0..16u32 {
         let n = match req(&mut p, db, &[b"DBSIZE"]).await {
-            BytesFrame::Integer(i) => i as usize,
+            Frame::Integer(i) => i as usize,
             o => panic!("{o:?}"),
         };
         let extra = usize::from(db == 0);

@@ -13,9 +13,9 @@ use df2redis::apply::conn::{Pipe, PipeOptions};
 use df2redis::apply::policy::{ConflictPolicy, DbMap, TypePolicies};
 use df2redis::replica::SourceOpts;
 use df2redis::replicate::{run_with, Settings};
+use df2redis::resp::Frame;
 use df2redis::status::{FlowPhase, Status};
 use df2redis::testkit::RedisServer;
-use redis_protocol::resp2::types::BytesFrame;
 
 fn settings(src: &str, dst: &str, state: &Path) -> Settings {
     Settings {
@@ -44,6 +44,7 @@ fn settings(src: &str, dst: &str, state: &Path) -> Settings {
         ack_interval: Duration::from_millis(50),
         max_retries: 3,
         log_interval: Duration::from_secs(60),
+        cluster: Default::default(),
     }
 }
 
@@ -65,7 +66,7 @@ async fn caught_up(status: &Status, master: &mock_master::Handle) {
     }
 }
 
-async fn get(p: &mut Pipe, a: &[&str]) -> BytesFrame {
+async fn get(p: &mut Pipe, a: &[&str]) -> Frame {
     p.request(Some(0), a.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()).await.unwrap()
 }
 
@@ -113,8 +114,8 @@ async fn stop_then_resume_partially_without_loss_or_doubling() {
         Pipe::connect(&PipeOptions { addr: redis.addr().into(), max_batches_in_flight: 4, ..Default::default() })
             .await
             .unwrap();
-    assert_eq!(get(&mut p, &["GET", "counter"]).await, BytesFrame::BulkString(Bytes::from_static(b"15")));
-    assert_eq!(get(&mut p, &["LLEN", "list"]).await, BytesFrame::Integer(15));
-    assert_eq!(get(&mut p, &["GET", "k49"]).await, BytesFrame::BulkString(Bytes::from_static(b"v49")));
+    assert_eq!(get(&mut p, &["GET", "counter"]).await, Frame::Bulk(Bytes::from_static(b"15")));
+    assert_eq!(get(&mut p, &["LLEN", "list"]).await, Frame::Integer(15));
+    assert_eq!(get(&mut p, &["GET", "k49"]).await, Frame::Bulk(Bytes::from_static(b"v49")));
     let _ = std::fs::remove_dir_all(&state);
 }

@@ -6,17 +6,18 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::{BufMut, Bytes, BytesMut};
-use redis_protocol::resp2::decode::decode_bytes_mut;
-use redis_protocol::resp2::types::BytesFrame;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::policy::ConflictPolicy;
 use super::{Args, Check, DbCmd};
+use crate::resp::{DecodeLimits, Decoder};
 
-/// A reply frame.
-pub type Frame = BytesFrame;
+/// Encodes one command as a RESP array of bulk strings (the project's one RESP encoder).
+pub use crate::resp::encode_command as encode;
+/// A reply frame (the project's one RESP value type).
+pub use crate::resp::Frame;
 
 /// Target connection failures.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -112,39 +113,6 @@ impl Drop for Pipe {
 
 fn new_batch() -> Batch {
     Batch { n: 0, names: Vec::new(), conflicts: Vec::new(), tag: Tag::None }
-}
-
-/// Encodes one command as a RESP array of bulk strings.
-pub fn encode(out: &mut BytesMut, args: &[Bytes]) {
-    let mut num = itoa_buf();
-    out.reserve(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-    out.put_u8(b'*');
-    out.put_slice(fmt_usize(&mut num, args.len()));
-    out.put_slice(b"\r\n");
-    for a in args {
-        out.put_u8(b'$');
-        out.put_slice(fmt_usize(&mut num, a.len()));
-        out.put_slice(b"\r\n");
-        out.put_slice(a);
-        out.put_slice(b"\r\n");
-    }
-}
-
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
-}
-
-fn fmt_usize(buf: &mut [u8; 20], mut v: usize) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }
 
 fn lossy_name(args: &[Bytes]) -> String {
@@ -352,7 +320,7 @@ impl Pipe {
 /// Error text of an error frame.
 pub fn error_text(f: &Frame) -> Option<String> {
     match f {
-        BytesFrame::Error(s) => Some(s.to_string()),
+        Frame::Error(s) => Some(String::from_utf8_lossy(s).into_owned()),
         _ => None,
     }
 }
@@ -360,16 +328,16 @@ pub fn error_text(f: &Frame) -> Option<String> {
 /// First error inside a frame (top level or an EXEC array element).
 pub fn find_error(f: &Frame) -> Option<String> {
     match f {
-        BytesFrame::Error(s) => Some(s.to_string()),
-        BytesFrame::Array(items) => items.iter().find_map(find_error),
+        Frame::Error(s) => Some(String::from_utf8_lossy(s).into_owned()),
+        Frame::Array(items) => items.iter().find_map(find_error),
         _ => None,
     }
 }
 
 fn is_conflict(f: &Frame) -> bool {
     match f {
-        BytesFrame::Error(s) => s.starts_with("BUSYKEY"),
-        BytesFrame::Integer(0) | BytesFrame::Null => true,
+        Frame::Error(s) => s.starts_with(b"BUSYKEY"),
+        Frame::Integer(0) | Frame::Null => true,
         _ => false,
     }
 }
@@ -384,6 +352,7 @@ async fn read_loop(
     conflict: ConflictPolicy,
 ) {
     let mut buf = BytesMut::with_capacity(1 << 16);
+    let mut dec = Decoder::new(DecodeLimits::default());
     let fail = |e: PipeError, rx: &mut mpsc::Receiver<Batch>, cur: Option<Batch>| {
         *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
         rx.close();
@@ -405,11 +374,11 @@ async fn read_loop(
         let mut ci = 0usize;
         for i in 0..b.n {
             let frame = loop {
-                match decode_bytes_mut(&mut buf) {
-                    Ok(Some((f, _, _))) => break f,
+                match dec.decode(&mut buf) {
+                    Ok(Some(f)) => break f,
                     Ok(None) => {}
                     Err(e) => {
-                        let e = PipeError::Io { addr: addr.clone(), detail: format!("bad reply: {e:?}") };
+                        let e = PipeError::Io { addr: addr.clone(), detail: format!("bad reply: {e}") };
                         fail(e, &mut rx, Some(b));
                         return;
                     }
@@ -481,9 +450,6 @@ mod tests {
         let mut out = BytesMut::new();
         encode(&mut out, &[Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::new()]);
         assert_eq!(&out[..], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
-        let mut n = itoa_buf();
-        assert_eq!(fmt_usize(&mut n, 0), b"0");
-        assert_eq!(fmt_usize(&mut n, 1234567), b"1234567");
     }
 
     #[tokio::test]

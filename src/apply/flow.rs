@@ -21,7 +21,7 @@ use super::{now_ms, Args, DbCmd};
 use crate::proto::model::Value;
 use crate::proto::{Event, JournalOp, JournalRecord};
 use crate::status::{FlowCounters, FlowPhase};
-use redis_protocol::resp2::types::BytesFrame;
+use crate::target::Sink;
 
 /// Decodes a DUMP payload into a value (provided by the value codec).
 pub type DumpDecoder = fn(&[u8]) -> Option<Value>;
@@ -78,7 +78,7 @@ pub struct FlowSettings {
 /// The applier of one flow.
 pub struct FlowApplier {
     s: FlowSettings,
-    pipe: Pipe,
+    pipe: Sink,
     rw: Rewriter,
     entries: EntryWriter,
     barrier: Arc<FlushBarrier>,
@@ -117,7 +117,7 @@ impl FlowApplier {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         s: FlowSettings,
-        pipe: Pipe,
+        pipe: impl Into<Sink>,
         rw: Rewriter,
         mut entries: EntryWriter,
         barrier: Arc<FlushBarrier>,
@@ -134,7 +134,7 @@ impl FlowApplier {
         let lsn = start_lsn.unwrap_or(0);
         FlowApplier {
             s,
-            pipe,
+            pipe: pipe.into(),
             rw,
             entries,
             barrier,
@@ -164,7 +164,15 @@ impl FlowApplier {
                 Err(mpsc::error::TryRecvError::Empty) => {
                     self.seal().await?;
                     self.pipe.flush().await?;
-                    match rx.recv().await {
+                    let next = loop {
+                        // A cluster sink may need attention while idle (units to resend).
+                        let attention = self.pipe.attention();
+                        tokio::select! {
+                            b = rx.recv() => break b,
+                            () = attention => self.pipe.flush().await?,
+                        }
+                    };
+                    match next {
                         Some(b) => b,
                         None => break,
                     }
@@ -432,8 +440,8 @@ impl FlowApplier {
             let frames = src.round_trip().await?;
             let n = frames.len();
             let offs = |f: Option<&Frame>| match f {
-                Some(BytesFrame::Array(a)) => match a.get(flow) {
-                    Some(BytesFrame::Integer(i)) => Some(*i as u64),
+                Some(Frame::Array(a)) => match a.get(flow) {
+                    Some(Frame::Integer(i)) => Some(*i as u64),
                     _ => None,
                 },
                 _ => None,
@@ -441,7 +449,7 @@ impl FlowApplier {
             let (o1, o2) = (offs(frames.first()), offs(frames.get(n.saturating_sub(1))));
             value = frames.get(n.saturating_sub(3)).cloned();
             pttl = match frames.get(n.saturating_sub(2)) {
-                Some(BytesFrame::Integer(i)) => *i,
+                Some(Frame::Integer(i)) => *i,
                 _ => -1,
             };
             match (o1, o2) {
@@ -464,8 +472,8 @@ impl FlowApplier {
         let key = r.key.clone();
         let mut cmds = Vec::new();
         match value {
-            Some(BytesFrame::Null) | None => cmds.push(DbCmd::new(db, vec![b("DEL"), key])),
-            Some(BytesFrame::BulkString(v)) if json => {
+            Some(Frame::Null) | None => cmds.push(DbCmd::new(db, vec![b("DEL"), key])),
+            Some(Frame::Bulk(v)) if json => {
                 let mut a = vec![b("SET"), key, v];
                 if pttl > 0 {
                     a.push(b("PX"));
@@ -473,7 +481,7 @@ impl FlowApplier {
                 }
                 cmds.push(DbCmd::new(db, a));
             }
-            Some(BytesFrame::BulkString(payload)) => {
+            Some(Frame::Bulk(payload)) => {
                 let code = payload.first().copied().unwrap_or(0);
                 if code <= self.rw.caps().max_type_code() && code != 20 {
                     let ttl = if pttl > 0 { pttl.to_string() } else { "0".into() };

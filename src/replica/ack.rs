@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::watch;
 
-use crate::apply::conn::encode;
+use crate::resp::encode_command as encode;
 use crate::status::FlowCounters;
 
 /// Records between ACKs at most.

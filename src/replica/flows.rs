@@ -2,14 +2,12 @@
 //! `*2 +FULL|+PARTIAL +token` reply parsed by hand, keeping any bytes after it for the decoder.
 
 use bytes::{Bytes, BytesMut};
-use redis_protocol::resp2::decode::decode_bytes_mut;
-use redis_protocol::resp2::types::BytesFrame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use super::{SessionError, SourceOpts};
-use crate::apply::conn::encode;
+use crate::resp::{encode_command as encode, Decoder, Frame};
 
 /// An opened flow.
 #[derive(Debug)]
@@ -28,17 +26,13 @@ pub struct FlowConn {
     pub token: [u8; 40],
 }
 
-async fn read_frame(
-    r: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-    addr: &str,
-    what: &str,
-) -> Result<BytesFrame, SessionError> {
+async fn read_frame(r: &mut OwnedReadHalf, buf: &mut BytesMut, addr: &str, what: &str) -> Result<Frame, SessionError> {
+    let mut dec = Decoder::default();
     loop {
-        match decode_bytes_mut(buf) {
-            Ok(Some((f, _, _))) => return Ok(f),
+        match dec.decode(buf) {
+            Ok(Some(f)) => return Ok(f),
             Ok(None) => {}
-            Err(e) => return Err(SessionError::Protocol(format!("{what}: bad reply {e:?}"))),
+            Err(e) => return Err(SessionError::Protocol(format!("{what}: bad reply: {e}"))),
         }
         let n =
             r.read_buf(buf).await.map_err(|e| SessionError::Io { addr: addr.to_string(), detail: e.to_string() })?;
@@ -71,8 +65,8 @@ pub async fn open_flow(
         encode(&mut out, &a);
         w.write_all(&out).await.map_err(ioe)?;
         out.clear();
-        if let BytesFrame::Error(e) = read_frame(&mut r, &mut buf, &o.addr, "AUTH").await? {
-            return Err(SessionError::Protocol(format!("flow {index} AUTH: {e}")));
+        if let Frame::Error(e) = read_frame(&mut r, &mut buf, &o.addr, "AUTH").await? {
+            return Err(SessionError::Protocol(format!("flow {index} AUTH: {}", String::from_utf8_lossy(&e))));
         }
     }
     let mut a: Vec<Bytes> = ["DFLY", "FLOW", master_id, sync_id].iter().map(|s| Bytes::from(s.to_string())).collect();
@@ -88,14 +82,14 @@ pub async fn open_flow(
 }
 
 /// `["FULL"|"PARTIAL", token]` → (full, token).
-pub fn parse_flow_reply(f: &BytesFrame) -> Result<(bool, [u8; 40]), String> {
+pub fn parse_flow_reply(f: &Frame) -> Result<(bool, [u8; 40]), String> {
     let items = match f {
-        BytesFrame::Array(a) if a.len() == 2 => a,
-        BytesFrame::Error(e) => return Err(format!("DFLY FLOW: {e}")),
+        Frame::Array(a) if a.len() == 2 => a,
+        Frame::Error(e) => return Err(format!("DFLY FLOW: {}", String::from_utf8_lossy(e))),
         other => return Err(format!("DFLY FLOW: unexpected reply {other:?}")),
     };
     let word = match &items[0] {
-        BytesFrame::SimpleString(s) | BytesFrame::BulkString(s) => s.clone(),
+        Frame::Simple(s) | Frame::Bulk(s) => s.clone(),
         _ => return Err("DFLY FLOW: first element not a string".into()),
     };
     let full = match &word[..] {
@@ -104,7 +98,7 @@ pub fn parse_flow_reply(f: &BytesFrame) -> Result<(bool, [u8; 40]), String> {
         w => return Err(format!("DFLY FLOW: unknown sync type {:?}", String::from_utf8_lossy(w))),
     };
     let tok = match &items[1] {
-        BytesFrame::SimpleString(s) | BytesFrame::BulkString(s) if s.len() == 40 => s,
+        Frame::Simple(s) | Frame::Bulk(s) if s.len() == 40 => s,
         _ => return Err("DFLY FLOW: eof token is not 40 bytes".into()),
     };
     let mut t = [0u8; 40];
@@ -119,12 +113,12 @@ mod tests {
     #[test]
     fn flow_reply_and_leftover() {
         let mut buf = BytesMut::from(&b"*2\r\n+FULL\r\n+7e27e9845d3c424714e34c122e605dba4933eff0\r\nREDIS0009"[..]);
-        let (f, _, _) = decode_bytes_mut(&mut buf).unwrap().unwrap();
+        let f = Decoder::default().decode(&mut buf).unwrap().unwrap();
         let (full, tok) = parse_flow_reply(&f).unwrap();
         assert!(full);
         assert_eq!(&tok[..], b"7e27e9845d3c424714e34c122e605dba4933eff0");
         assert_eq!(&buf[..], b"REDIS0009");
-        let e = BytesFrame::Error("ERR bad master id".into());
+        let e = Frame::Error(Bytes::from_static(b"ERR bad master id"));
         assert!(parse_flow_reply(&e).unwrap_err().contains("bad master id"));
     }
 }

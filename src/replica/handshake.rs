@@ -2,12 +2,12 @@
 //! capa dragonfly (3, 4 or 5-element reply), CLIENT-ID, CLIENT-VERSION 4.
 
 use bytes::Bytes;
-use redis_protocol::resp2::types::BytesFrame;
 
 use super::SessionError;
 use crate::apply::caps::{info_field, Version};
 use crate::apply::conn::{Pipe, PipeError, PipeOptions};
 use crate::apply::policy::ConflictPolicy;
+use crate::resp::Frame;
 
 /// How to reach and identify to the master.
 #[derive(Debug, Clone)]
@@ -50,26 +50,26 @@ fn io(addr: &str, e: PipeError) -> SessionError {
     }
 }
 
-fn text(f: &BytesFrame) -> Option<String> {
+fn text(f: &Frame) -> Option<String> {
     match f {
-        BytesFrame::SimpleString(b) | BytesFrame::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Frame::Simple(b) | Frame::Bulk(b) => Some(String::from_utf8_lossy(b).into_owned()),
         _ => None,
     }
 }
 
-fn expect_ok(cmd: &str, f: &BytesFrame) -> Result<(), SessionError> {
+fn expect_ok(cmd: &str, f: &Frame) -> Result<(), SessionError> {
     match f {
-        BytesFrame::Error(e) => Err(SessionError::Protocol(format!("{cmd}: {e}"))),
+        Frame::Error(e) => Err(SessionError::Protocol(format!("{cmd}: {}", String::from_utf8_lossy(e)))),
         _ => Ok(()),
     }
 }
 
 /// Parses the `REPLCONF capa dragonfly` reply into (master id, sync id, flows, version).
-pub fn parse_capa(f: &BytesFrame) -> Result<(String, String, usize, Option<i64>), SessionError> {
+pub fn parse_capa(f: &Frame) -> Result<(String, String, usize, Option<i64>), SessionError> {
     let bad = |why: &str| SessionError::Protocol(format!("REPLCONF capa dragonfly: {why} (reply {f:?})"));
     let items = match f {
-        BytesFrame::Array(a) => a,
-        BytesFrame::SimpleString(_) => return Err(bad("plain +OK: the source is not a Dragonfly master")),
+        Frame::Array(a) => a,
+        Frame::Simple(_) => return Err(bad("plain +OK: the source is not a Dragonfly master")),
         _ => return Err(bad("unexpected reply")),
     };
     if !(3..=5).contains(&items.len()) {
@@ -81,11 +81,11 @@ pub fn parse_capa(f: &BytesFrame) -> Result<(String, String, usize, Option<i64>)
     }
     let sync = text(&items[1]).ok_or_else(|| bad("sync id"))?;
     let n = match &items[2] {
-        BytesFrame::Integer(n) if (1..=1024).contains(n) => *n as usize,
+        Frame::Integer(n) if (1..=1024).contains(n) => *n as usize,
         _ => return Err(bad("flow count")),
     };
     let ver = match items.get(3) {
-        Some(BytesFrame::Integer(v)) => Some(*v),
+        Some(Frame::Integer(v)) => Some(*v),
         None => None,
         _ => return Err(bad("version")),
     };
@@ -145,21 +145,21 @@ impl Control {
 mod tests {
     use super::*;
 
-    fn s(x: &str) -> BytesFrame {
-        BytesFrame::SimpleString(Bytes::copy_from_slice(x.as_bytes()))
+    fn s(x: &str) -> Frame {
+        Frame::Simple(Bytes::copy_from_slice(x.as_bytes()))
     }
 
     #[test]
     fn capa_replies_of_every_era() {
         let id = "937f3049a04e08e85a86a14c01c73bac94b9e427";
-        let r5 = BytesFrame::Array(vec![s(id), s("SYNC1"), BytesFrame::Integer(2), BytesFrame::Integer(5), s(id)]);
+        let r5 = Frame::Array(vec![s(id), s("SYNC1"), Frame::Integer(2), Frame::Integer(5), s(id)]);
         assert_eq!(parse_capa(&r5).unwrap(), (id.to_string(), "SYNC1".to_string(), 2, Some(5)));
-        let r3 = BytesFrame::Array(vec![s(id), s("SYNC7"), BytesFrame::Integer(4)]);
+        let r3 = Frame::Array(vec![s(id), s("SYNC7"), Frame::Integer(4)]);
         assert_eq!(parse_capa(&r3).unwrap().3, None);
         assert!(parse_capa(&s("OK")).is_err());
-        let bad = BytesFrame::Array(vec![s("abc"), s("SYNC1"), BytesFrame::Integer(2)]);
+        let bad = Frame::Array(vec![s("abc"), s("SYNC1"), Frame::Integer(2)]);
         assert!(parse_capa(&bad).is_err());
-        let zero = BytesFrame::Array(vec![s(id), s("SYNC1"), BytesFrame::Integer(0)]);
+        let zero = Frame::Array(vec![s(id), s("SYNC1"), Frame::Integer(0)]);
         assert!(parse_capa(&zero).is_err());
     }
 }

@@ -186,6 +186,14 @@ impl SlotMap {
         &self.nodes
     }
 
+    /// Rewrites every node and replica address in place (e.g. to fill in an unknown host).
+    pub fn rewrite_addrs(&mut self, mut f: impl FnMut(&mut String)) {
+        for n in &mut self.nodes {
+            f(&mut n.addr);
+            n.replicas.iter_mut().for_each(&mut f);
+        }
+    }
+
     /// Index of the node at `addr`.
     pub fn node_index(&self, addr: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.addr == addr)

@@ -1,0 +1,766 @@
+//! The writer a flow applies through: [`Sink::Single`] (one [`Pipe`] to a standalone Redis) or
+//! [`Sink::Cluster`] (a [`ClusterSink`]: one pipelined [`NodeConn`] per master, commands routed by
+//! slot, multi-key commands split or translated per `split`, MOVED/ASK/TRYAGAIN/CLUSTERDOWN
+//! handled by resending exactly the units that were not executed, in their original order).
+//!
+//! Order: a flow's commands for one slot always travel on one connection in order. When a node
+//! answers with a redirection the sink stops, lets every batch in flight finish, updates the map
+//! and resends the failed units sorted by their original sequence, before anything newer is
+//! routed. A sealed LSN is published only once every node confirmed its part of every batch up to
+//! it and no resend is pending; with `wait_replicas > 0` each node's part ends with
+//! `WAIT n timeout` and counts only when `n` replicas have it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, watch};
+
+use super::cluster::{discover, refresh_candidates, serving_masters, AdminAuth};
+use super::node::{ClusterCounters, NodeConn, NodeOptions, Retry, Shared, Unit, UnitKind};
+use super::route::{key_slot, SlotMap};
+use super::split::{plan, temp_prefix, ClusterPlan, Translation};
+use crate::apply::conn::{Frame as ConnFrame, Pipe, PipeError, Tag};
+use crate::apply::{Args, Check, DbCmd};
+use crate::resp::{Frame, Redirect};
+
+/// What to do with a command that has no equivalent on a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CrossSlotPolicy {
+    /// Stop with an error naming the command.
+    #[default]
+    Fail,
+    /// Skip it, count it, log it.
+    SkipAndReport,
+}
+
+impl std::str::FromStr for CrossSlotPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fail" => Ok(CrossSlotPolicy::Fail),
+            "skip" | "skip-and-report" => Ok(CrossSlotPolicy::SkipAndReport),
+            o => Err(format!("unknown cross-slot policy {o:?} (fail | skip-and-report)")),
+        }
+    }
+}
+
+/// Settings shared by the cluster sinks of a session.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// Seeds (any node).
+    pub seeds: Vec<String>,
+    /// Node connections.
+    pub node: NodeOptions,
+    /// Replicas that must have a batch before its LSN counts (0: off).
+    pub wait_replicas: u32,
+    /// `WAIT` timeout.
+    pub wait_timeout_ms: u64,
+    /// Commands with no cluster form.
+    pub cross_slot: CrossSlotPolicy,
+    /// How long resends may keep failing (TRYAGAIN, CLUSTERDOWN, short WAIT) before the session ends.
+    pub retry_budget: Duration,
+}
+
+impl ClusterSettings {
+    /// Admin credentials.
+    pub fn auth(&self) -> AdminAuth {
+        AdminAuth { username: self.node.username.clone(), password: self.node.password.clone() }
+    }
+}
+
+/// A queued item (routed at the next seal).
+#[derive(Debug)]
+enum Item {
+    Cmd(Args, Option<Bytes>),
+    Group(Vec<Args>),
+}
+
+/// The cluster writer of one flow.
+pub struct ClusterSink {
+    cfg: Arc<ClusterSettings>,
+    map: SlotMap,
+    nodes: HashMap<String, NodeConn>,
+    shared: Arc<Shared>,
+    /// Counters (shared by the session's sinks).
+    pub counters: Arc<ClusterCounters>,
+    pending: Vec<(Item, Option<oneshot::Sender<Vec<Frame>>>)>,
+    pending_cmds: usize,
+    pending_bytes: usize,
+    group: Option<Vec<Args>>,
+    seq: u64,
+    error: Option<PipeError>,
+}
+
+impl std::fmt::Debug for ClusterSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSink").field("nodes", &self.nodes.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
+
+fn b(s: &'static str) -> Bytes {
+    Bytes::from_static(s.as_bytes())
+}
+
+fn io(addr: &str, d: impl Into<String>) -> PipeError {
+    PipeError::Io { addr: addr.to_owned(), detail: d.into() }
+}
+
+impl ClusterSink {
+    /// A sink over `map` (learnt with [`discover`]).
+    pub fn new(cfg: Arc<ClusterSettings>, map: SlotMap, counters: Arc<ClusterCounters>) -> ClusterSink {
+        ClusterSink {
+            cfg,
+            map,
+            nodes: HashMap::new(),
+            shared: Arc::new(Shared::default()),
+            counters,
+            pending: Vec::new(),
+            pending_cmds: 0,
+            pending_bytes: 0,
+            group: None,
+            seq: 0,
+            error: None,
+        }
+    }
+
+    /// Connects to every serving master now (so a dead node fails the session at start).
+    pub async fn connect_all(&mut self) -> Result<(), PipeError> {
+        for a in serving_masters(&self.map) {
+            self.node(&a).await?;
+        }
+        Ok(())
+    }
+
+    /// The current slot map.
+    pub fn slot_map(&self) -> &SlotMap {
+        &self.map
+    }
+
+    /// The confirmed-LSN watch.
+    pub fn confirmed(&self) -> watch::Receiver<u64> {
+        self.shared.confirmed.subscribe()
+    }
+
+    async fn node(&mut self, addr: &str) -> Result<&mut NodeConn, PipeError> {
+        if self.nodes.get(addr).is_some_and(|n| n.broken.load(std::sync::atomic::Ordering::Relaxed)) {
+            self.nodes.remove(addr);
+        }
+        if !self.nodes.contains_key(addr) {
+            let id = {
+                let mut st = self.shared.lock();
+                st.inflight.push(VecDeque::new());
+                st.inflight.len() - 1
+            };
+            let n = NodeConn::connect(id, addr, &self.cfg.node, self.shared.clone(), self.counters.clone()).await?;
+            self.nodes.insert(addr.to_owned(), n);
+        }
+        self.nodes.get_mut(addr).ok_or_else(|| io(addr, "node vanished"))
+    }
+
+    /// Queues a command (db must be 0: a cluster has no other).
+    pub fn push(&mut self, cmd: &DbCmd) {
+        if cmd.db != 0 && self.error.is_none() {
+            self.error = Some(PipeError::Rejected {
+                command: cmd.args.first().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+                message: format!(
+                    "the source has data in db {} but a Redis Cluster has only db 0; map it with `--db-map {}=0` \
+                     (keys of the same name in both dbs then collide)",
+                    cmd.db, cmd.db
+                ),
+            });
+        }
+        let conflict = match &cmd.check {
+            Check::Conflict(k) => Some(k.clone()),
+            Check::Ok => None,
+        };
+        self.push_args(cmd.args.clone(), conflict);
+    }
+
+    /// Queues a command with no db.
+    pub fn push_any_db(&mut self, args: &[Bytes]) {
+        self.push_args(args.to_vec(), None);
+    }
+
+    fn push_args(&mut self, args: Args, conflict: Option<Bytes>) {
+        let name = args.first().cloned().unwrap_or_default();
+        self.pending_cmds += 1;
+        self.pending_bytes += args.iter().map(|a| a.len() + 8).sum::<usize>();
+        if name.eq_ignore_ascii_case(b"MULTI") {
+            self.group = Some(vec![args]);
+        } else if let Some(g) = &mut self.group {
+            g.push(args);
+            if name.eq_ignore_ascii_case(b"EXEC") {
+                let g = self.group.take().unwrap_or_default();
+                self.pending.push((Item::Group(g), None));
+            }
+        } else {
+            self.pending.push((Item::Cmd(args, conflict), None));
+        }
+    }
+
+    /// Commands queued since the last seal.
+    pub fn batch_len(&self) -> usize {
+        self.pending_cmds
+    }
+
+    /// Bytes queued (estimate) plus bytes encoded but not written.
+    pub fn buffered(&self) -> usize {
+        self.pending_bytes + self.nodes.values().map(NodeConn::buffered).sum::<usize>()
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    async fn send(&mut self, mut u: Unit) -> Result<(), PipeError> {
+        let addr = match (&u.kind, u.slot) {
+            (UnitKind::Data, Some(s)) => {
+                let n = self.map.node_of_slot(s).ok_or_else(|| io("cluster", format!("slot {s} is not served")))?;
+                self.map.nodes()[n].addr.clone()
+            }
+            _ => u.node_addr().ok_or_else(|| io("cluster", "unit without a node"))?,
+        };
+        u.set_node(&addr);
+        self.node(&addr).await?.push(u);
+        Ok(())
+    }
+
+    async fn send_to(&mut self, addr: &str, mut u: Unit) -> Result<(), PipeError> {
+        u.set_node(addr);
+        self.node(addr).await?.push(u);
+        Ok(())
+    }
+
+    async fn broadcast(
+        &mut self,
+        cmds: Vec<Args>,
+        mut reply: Option<oneshot::Sender<Vec<Frame>>>,
+    ) -> Result<(), PipeError> {
+        for a in serving_masters(&self.map) {
+            let seq = self.next_seq();
+            let mut u = Unit::data(seq, cmds.clone(), None);
+            u.reply = reply.take();
+            self.send_to(&a, u).await?;
+        }
+        Ok(())
+    }
+
+    async fn route(&mut self, item: Item, reply: Option<oneshot::Sender<Vec<Frame>>>) -> Result<(), PipeError> {
+        match item {
+            Item::Group(cmds) => {
+                let body = &cmds[1..cmds.len().saturating_sub(1)];
+                let mut slot: Option<u16> = None;
+                let mut cross = false;
+                let mut keyless = true;
+                for c in body {
+                    if let ClusterPlan::Route(k) = plan(c) {
+                        keyless = false;
+                        let s = key_slot(&k);
+                        cross |= slot.is_some_and(|x| x != s);
+                        slot = Some(s);
+                    } else if !matches!(plan(c), ClusterPlan::Broadcast) {
+                        cross = true;
+                    }
+                }
+                if cross {
+                    // No single node can run it: the commands one by one (atomicity lost, logged).
+                    tracing::warn!(cmd = %body.first().map(|c| String::from_utf8_lossy(&c[0]).into_owned()).unwrap_or_default(),
+                        "a MULTI group spans several slots; applied command by command");
+                    for c in body.iter().cloned() {
+                        Box::pin(self.route(Item::Cmd(c, None), None)).await?;
+                    }
+                    return Ok(());
+                }
+                if keyless {
+                    return self.broadcast(cmds, reply).await;
+                }
+                let seq = self.next_seq();
+                let mut u = Unit::data(seq, cmds, slot);
+                u.reply = reply;
+                self.send(u).await
+            }
+            Item::Cmd(args, conflict) => match plan(&args) {
+                ClusterPlan::Route(k) => {
+                    let seq = self.next_seq();
+                    let mut u = Unit::data(seq, vec![args], Some(key_slot(&k)));
+                    u.conflict = conflict;
+                    u.reply = reply;
+                    self.send(u).await
+                }
+                ClusterPlan::Broadcast => self.broadcast(vec![args], reply).await,
+                ClusterPlan::Split(parts) => {
+                    ClusterCounters::inc(&self.counters.split);
+                    for p in parts {
+                        let seq = self.next_seq();
+                        let s = key_slot(&p[1]);
+                        self.send(Unit::data(seq, vec![p], Some(s))).await?;
+                    }
+                    Ok(())
+                }
+                ClusterPlan::Translate(t) => {
+                    ClusterCounters::inc(&self.counters.translated);
+                    self.translate(t).await
+                }
+                ClusterPlan::Unsupported(why) => {
+                    let name = String::from_utf8_lossy(&args[0]).into_owned();
+                    self.unsupported(&name, &why)
+                }
+            },
+        }
+    }
+
+    fn unsupported(&mut self, name: &str, why: &str) -> Result<(), PipeError> {
+        match self.cfg.cross_slot {
+            CrossSlotPolicy::Fail => Err(PipeError::Rejected {
+                command: name.to_owned(),
+                message: format!(
+                    "no equivalent on a Redis Cluster: {why} (cross-slot policy `fail`; `skip-and-report` skips it)"
+                ),
+            }),
+            CrossSlotPolicy::SkipAndReport => {
+                ClusterCounters::inc(&self.counters.cross_slot_skipped);
+                tracing::warn!(command = name, "skipped per cross-slot policy: {why}");
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends `cmds` to the node of `key`'s slot and waits for the replies (everything queued
+    /// before it is applied first).
+    async fn call(&mut self, key: &[u8], cmds: Vec<Args>) -> Result<Vec<Frame>, PipeError> {
+        let (tx, rx) = oneshot::channel();
+        let seq = self.next_seq();
+        let mut u = Unit::data(seq, cmds, Some(key_slot(key)));
+        u.reply = Some(tx);
+        self.send(u).await?;
+        self.seal_nodes(None).await?;
+        self.settle().await?;
+        rx.await.map_err(|_| io("cluster", "reply lost"))
+    }
+
+    async fn unit(&mut self, slot_key: &[u8], a: Args) -> Result<(), PipeError> {
+        let seq = self.next_seq();
+        self.send(Unit::data(seq, vec![a], Some(key_slot(slot_key)))).await
+    }
+
+    async fn translate(&mut self, t: Translation) -> Result<(), PipeError> {
+        match t {
+            Translation::Rename { src, dst } => {
+                let r = self.call(&src, vec![vec![b("DUMP"), src.clone()], vec![b("PTTL"), src.clone()]]).await?;
+                match (r.first(), r.get(1)) {
+                    (Some(Frame::Bulk(payload)), Some(ttl)) => {
+                        let ttl = ttl.as_int().filter(|t| *t > 0).unwrap_or(0);
+                        let a = vec![
+                            b("RESTORE"),
+                            dst.clone(),
+                            Bytes::from(ttl.to_string()),
+                            payload.clone(),
+                            b("REPLACE"),
+                        ];
+                        self.unit(&dst, a).await?;
+                    }
+                    _ => self.unit(&dst, vec![b("DEL"), dst.clone()]).await?,
+                }
+                self.unit(&src, vec![b("DEL"), src.clone()]).await
+            }
+            Translation::ListMove { src, dst, pop, push } => {
+                let r = self.call(&src, vec![vec![Bytes::from_static(pop.as_bytes()), src.clone()]]).await?;
+                if let Some(Frame::Bulk(e)) = r.first() {
+                    self.unit(&dst, vec![Bytes::from_static(push.as_bytes()), dst.clone(), e.clone()]).await?;
+                }
+                Ok(())
+            }
+            Translation::SetMove { src, dst, member } => {
+                let r = self.call(&src, vec![vec![b("SREM"), src.clone(), member.clone()]]).await?;
+                if r.first().and_then(Frame::as_int) == Some(1) {
+                    self.unit(&dst, vec![b("SADD"), dst.clone(), member]).await?;
+                }
+                Ok(())
+            }
+            Translation::ViaTemp { mut cmd, dst, sources } => {
+                let d = cmd[dst].clone();
+                let prefix = temp_prefix(&d).ok_or_else(|| io("cluster", "destination without a usable hash tag"))?;
+                let mut temps = Vec::new();
+                for i in sources {
+                    let src = cmd[i].clone();
+                    let tmp = Bytes::from([&prefix[..], format!(":df2redis:x:{}:{i}", self.seq).as_bytes()].concat());
+                    let r = self.call(&src, vec![vec![b("DUMP"), src.clone()]]).await?;
+                    self.unit(&d, vec![b("DEL"), tmp.clone()]).await?;
+                    if let Some(Frame::Bulk(p)) = r.first() {
+                        self.unit(&d, vec![b("RESTORE"), tmp.clone(), b("0"), p.clone(), b("REPLACE")]).await?;
+                    }
+                    cmd[i] = tmp.clone();
+                    temps.push(tmp);
+                }
+                self.unit(&d, cmd).await?;
+                let mut del = vec![b("DEL")];
+                del.extend(temps);
+                self.unit(&d, del).await
+            }
+        }
+    }
+
+    async fn route_pending(&mut self) -> Result<(), PipeError> {
+        if let Some(e) = self.error.clone() {
+            return Err(e);
+        }
+        let items = std::mem::take(&mut self.pending);
+        self.pending_cmds = 0;
+        self.pending_bytes = 0;
+        for (it, reply) in items {
+            self.route(it, reply).await?;
+        }
+        Ok(())
+    }
+
+    async fn seal_nodes(&mut self, lsn: Option<u64>) -> Result<(), PipeError> {
+        let tag = {
+            let mut st = self.shared.lock();
+            st.next_tag += 1;
+            st.next_tag
+        };
+        if let (Some(_), n) = (lsn, self.cfg.wait_replicas) {
+            if n > 0 {
+                let addrs: Vec<String> =
+                    self.nodes.iter().filter(|(_, c)| c.batch_cmds() > 0).map(|(a, _)| a.clone()).collect();
+                for a in addrs {
+                    let seq = self.next_seq();
+                    let w =
+                        vec![b("WAIT"), Bytes::from(n.to_string()), Bytes::from(self.cfg.wait_timeout_ms.to_string())];
+                    let mut u = Unit::data(seq, vec![w], None);
+                    u.kind = UnitKind::Wait(n);
+                    self.send_to(&a, u).await?;
+                }
+            }
+        }
+        let shared = self.shared.clone();
+        for n in self.nodes.values_mut() {
+            n.seal(tag, &shared).await?;
+        }
+        let mut st = self.shared.lock();
+        st.sealed = tag;
+        if let Some(l) = lsn {
+            st.lsns.push_back((tag, l));
+        }
+        Ok(())
+    }
+
+    /// Routes everything queued and closes the batch with `tag`.
+    pub async fn seal(&mut self, tag: Tag) -> Result<(), PipeError> {
+        match tag {
+            Tag::Reply(tx) => {
+                let r = self.round_trip().await;
+                let _ = tx.send(r.map(|v| v.into_iter().map(to_conn_frame).collect()));
+                Ok(())
+            }
+            Tag::None => {
+                self.route_pending().await?;
+                self.seal_nodes(None).await?;
+                self.check().await
+            }
+            Tag::Lsn(l) => {
+                self.route_pending().await?;
+                self.seal_nodes(Some(l)).await?;
+                self.check().await?;
+                self.shared.publish();
+                Ok(())
+            }
+        }
+    }
+
+    async fn check(&mut self) -> Result<(), PipeError> {
+        let (fatal, recovering) = {
+            let st = self.shared.lock();
+            (st.fatal.clone(), st.recovering)
+        };
+        if let Some(e) = fatal {
+            return Err(e);
+        }
+        if recovering {
+            self.settle().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything encoded so far.
+    pub async fn flush(&mut self) -> Result<(), PipeError> {
+        for n in self.nodes.values_mut() {
+            n.flush().await?;
+        }
+        self.check().await
+    }
+
+    /// Waits until every batch in flight finished and every resend succeeded.
+    async fn settle(&mut self) -> Result<(), PipeError> {
+        let started = tokio::time::Instant::now();
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            for n in self.nodes.values_mut() {
+                n.flush().await?;
+            }
+            loop {
+                let notified = self.shared.done.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                {
+                    let st = self.shared.lock();
+                    if let Some(e) = st.fatal.clone() {
+                        return Err(e);
+                    }
+                    if st.inflight.iter().all(VecDeque::is_empty) {
+                        break;
+                    }
+                }
+                notified.await;
+            }
+            let retry = std::mem::take(&mut self.shared.lock().retry);
+            if retry.is_empty() {
+                self.shared.lock().recovering = false;
+                self.shared.publish();
+                return Ok(());
+            }
+            if started.elapsed() > self.cfg.retry_budget {
+                let (u, why) = &retry[0];
+                return Err(io(
+                    "cluster",
+                    format!("`{}` still failing after {:?}: {why:?}", u.name(), self.cfg.retry_budget),
+                ));
+            }
+            self.recover(retry, &mut backoff).await?;
+        }
+    }
+
+    async fn refresh(&mut self) {
+        ClusterCounters::inc(&self.counters.refreshes);
+        let cands = refresh_candidates(&self.map, &self.cfg.seeds);
+        match discover(&cands, &self.cfg.auth()).await {
+            Ok(m) => self.map = m,
+            Err(e) => tracing::warn!("topology refresh failed: {e}"),
+        }
+    }
+
+    async fn recover(&mut self, mut retry: Vec<(Unit, Retry)>, backoff: &mut Duration) -> Result<(), PipeError> {
+        retry.sort_by_key(|(u, _)| u.seq);
+        let wait = retry.iter().any(|(_, r)| matches!(r, Retry::Backoff(_) | Retry::WaitShort(_) | Retry::Refresh(_)));
+        let refresh = retry
+            .iter()
+            .any(|(_, r)| matches!(r, Retry::Redirect(Redirect::Moved { .. }) | Retry::Refresh(_) | Retry::Backoff(_)));
+        if wait {
+            tokio::time::sleep(*backoff).await;
+            *backoff = (*backoff * 2).min(Duration::from_millis(500));
+        }
+        if refresh {
+            self.refresh().await;
+        }
+        for (_, r) in &retry {
+            if let Retry::Redirect(Redirect::Moved { slot, addr }) = r {
+                self.map.apply_moved(*slot, &fill_host(addr, &self.map));
+            }
+        }
+        tracing::info!(units = retry.len(), first = ?retry[0].1, "resending units after cluster redirections/errors");
+        let masters = serving_masters(&self.map);
+        for (mut u, why) in retry {
+            match (&why, u.kind) {
+                (Retry::Redirect(Redirect::Ask { addr, .. }), _) => {
+                    u.asking = true;
+                    let a = fill_host(addr, &self.map);
+                    self.send_to(&a, u).await?;
+                }
+                (_, UnitKind::Wait(_)) => {
+                    let still = u.node_addr().filter(|a| masters.contains(a));
+                    if let Some(a) = still {
+                        self.send_to(&a, u).await?;
+                    }
+                }
+                _ if u.slot.is_none() => {
+                    // A broadcast unit: to the node now serving in its place (or where it was).
+                    let a = u.node_addr().filter(|a| masters.contains(a)).unwrap_or_else(|| masters[0].clone());
+                    self.send_to(&a, u).await?;
+                }
+                _ => self.send(u).await?,
+            }
+        }
+        self.seal_nodes(None).await
+    }
+
+    /// Waits until everything sent so far is applied.
+    pub async fn drain(&mut self) -> Result<(), PipeError> {
+        self.route_pending().await?;
+        self.seal_nodes(None).await?;
+        self.settle().await
+    }
+
+    /// Sends everything queued, waits, and returns the replies in order.
+    pub async fn round_trip(&mut self) -> Result<Vec<Frame>, PipeError> {
+        let mut rxs = Vec::new();
+        for (_, r) in self.pending.iter_mut() {
+            let (tx, rx) = oneshot::channel();
+            *r = Some(tx);
+            rxs.push(rx);
+        }
+        self.drain().await?;
+        let mut out = Vec::new();
+        for rx in rxs {
+            if let Ok(f) = rx.await {
+                out.extend(f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One command, its reply.
+    pub async fn request(&mut self, args: Args) -> Result<Frame, PipeError> {
+        self.push_any_db(&args);
+        self.round_trip().await?.pop().ok_or_else(|| io("cluster", "no reply"))
+    }
+}
+
+/// `:port` (a node that does not know its host) → the host of a known node.
+fn fill_host(addr: &str, map: &SlotMap) -> String {
+    if let Some(port) = addr.strip_prefix(':') {
+        if let Some((h, _)) = map.nodes().first().and_then(|n| n.addr.rsplit_once(':')) {
+            return format!("{h}:{port}");
+        }
+    }
+    addr.to_owned()
+}
+
+/// Where a flow writes.
+#[derive(Debug)]
+pub enum Sink {
+    /// A standalone Redis.
+    Single(Pipe),
+    /// A Redis Cluster.
+    Cluster(Box<ClusterSink>),
+}
+
+impl From<Pipe> for Sink {
+    fn from(p: Pipe) -> Self {
+        Sink::Single(p)
+    }
+}
+
+impl From<ClusterSink> for Sink {
+    fn from(c: ClusterSink) -> Self {
+        Sink::Cluster(Box::new(c))
+    }
+}
+
+impl Sink {
+    /// Resolves when the sink needs its owner to call [`Sink::flush`] although no new data came
+    /// (a cluster node redirected units that must be resent, or failed). Never for a standalone pipe.
+    pub fn attention(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let shared = match self {
+            Sink::Single(_) => None,
+            Sink::Cluster(c) => Some(c.shared.clone()),
+        };
+        async move {
+            let Some(sh) = shared else { return std::future::pending().await };
+            loop {
+                let n = sh.done.notified();
+                tokio::pin!(n);
+                n.as_mut().enable();
+                {
+                    let st = sh.lock();
+                    if st.recovering || st.fatal.is_some() {
+                        return;
+                    }
+                }
+                n.await;
+            }
+        }
+    }
+
+    /// Whether writes go to a cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Sink::Cluster(_))
+    }
+
+    /// The confirmed-LSN watch.
+    pub fn confirmed(&self) -> watch::Receiver<u64> {
+        match self {
+            Sink::Single(p) => p.confirmed(),
+            Sink::Cluster(c) => c.confirmed(),
+        }
+    }
+
+    /// Queues a command.
+    pub fn push(&mut self, cmd: &DbCmd) {
+        match self {
+            Sink::Single(p) => p.push(cmd),
+            Sink::Cluster(c) => c.push(cmd),
+        }
+    }
+
+    /// Queues a command with no db.
+    pub fn push_any_db(&mut self, args: &[Bytes]) {
+        match self {
+            Sink::Single(p) => p.push_any_db(args),
+            Sink::Cluster(c) => c.push_any_db(args),
+        }
+    }
+
+    /// Commands in the batch being built.
+    pub fn batch_len(&self) -> usize {
+        match self {
+            Sink::Single(p) => p.batch_len(),
+            Sink::Cluster(c) => c.batch_len(),
+        }
+    }
+
+    /// Bytes buffered.
+    pub fn buffered(&self) -> usize {
+        match self {
+            Sink::Single(p) => p.buffered(),
+            Sink::Cluster(c) => c.buffered(),
+        }
+    }
+
+    /// Closes the batch with `tag`.
+    pub async fn seal(&mut self, tag: Tag) -> Result<(), PipeError> {
+        match self {
+            Sink::Single(p) => p.seal(tag).await,
+            Sink::Cluster(c) => c.seal(tag).await,
+        }
+    }
+
+    /// Writes what is buffered.
+    pub async fn flush(&mut self) -> Result<(), PipeError> {
+        match self {
+            Sink::Single(p) => p.flush().await,
+            Sink::Cluster(c) => c.flush().await,
+        }
+    }
+
+    /// Waits until everything sealed is applied.
+    pub async fn drain(&mut self) -> Result<(), PipeError> {
+        match self {
+            Sink::Single(p) => p.drain().await,
+            Sink::Cluster(c) => c.drain().await,
+        }
+    }
+
+    /// One command (in `db` on a standalone target) and its reply.
+    pub async fn request(&mut self, db: Option<u32>, args: Args) -> Result<ConnFrame, PipeError> {
+        match self {
+            Sink::Single(p) => p.request(db, args).await,
+            Sink::Cluster(c) => c.request(args).await.map(to_conn_frame),
+        }
+    }
+
+    /// Sends what is queued and returns the replies.
+    pub async fn round_trip(&mut self) -> Result<Vec<ConnFrame>, PipeError> {
+        match self {
+            Sink::Single(p) => p.round_trip().await,
+            Sink::Cluster(c) => Ok(c.round_trip().await?.into_iter().map(to_conn_frame).collect()),
+        }
+    }
+}
+
+/// A reply in the standalone pipe's frame type (the same type since the pipe uses `resp`).
+pub fn to_conn_frame(f: Frame) -> ConnFrame {
+    f
+}
