@@ -112,6 +112,11 @@ fn ci(root: &Path) -> Result<()> {
     let mut test = cargo(&["test", "--workspace"]);
     test.env("INSTA_UPDATE", "no");
     steps.run("test", test)?;
+    // The local-backend e2e scenarios marked `ci = true`, on the debug binaries the tests built.
+    let me = std::env::current_exe().context("locating the xtask binary")?;
+    let mut e2e = Command::new(me);
+    e2e.args(["e2e", "--ci", "--backend", "local", "--debug"]);
+    steps.run("e2e (local backend, ci scenarios)", e2e)?;
     let n = seeds::write_all(root)?;
     println!("==> fuzz seeds: {n} files under fuzz/corpus/");
     let fuzz = FuzzToolchain::detect();

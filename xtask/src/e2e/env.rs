@@ -31,10 +31,10 @@ impl Backend {
 }
 
 /// A process or container held for its `Drop` (which kills / removes it).
-#[allow(dead_code)]
+#[allow(dead_code, clippy::large_enum_variant)] // a handful of long-lived values
 enum Guard {
     Proc(Proc),
-    Container(containers::Container),
+    Container(Box<containers::Container>),
 }
 
 /// The source of a scenario.
@@ -51,10 +51,11 @@ impl Source {
 }
 
 /// The target of a scenario.
+#[allow(clippy::large_enum_variant)] // one per scenario
 pub enum Target {
     Local(LocalRedis),
     Cluster(RedisCluster),
-    Container(containers::Container),
+    Container(Box<containers::Container>),
 }
 
 /// A scenario's running world.
@@ -76,9 +77,9 @@ impl Env {
             (TargetKind::Standalone, Backend::Local { .. }) => {
                 Target::Local(LocalRedis::start(&dir.join("target"), persistent).await.context("starting the target")?)
             }
-            (TargetKind::Standalone, Backend::Containers(d)) => {
-                Target::Container(d.redis("target", persistent).await.context("starting the target container")?)
-            }
+            (TargetKind::Standalone, Backend::Containers(d)) => Target::Container(Box::new(
+                d.redis("target", persistent).await.context("starting the target container")?,
+            )),
             (TargetKind::Cluster, Backend::Local { .. }) => Target::Cluster(
                 RedisCluster::start(3, 1).await.map_err(|e| anyhow::anyhow!("starting a 3-master cluster: {e}"))?,
             ),
@@ -109,7 +110,7 @@ impl Env {
             Backend::Containers(d) => {
                 let c = d.redis("reference", false).await?;
                 let a = c.addr.clone();
-                self.references.push(Guard::Container(c));
+                self.references.push(Guard::Container(Box::new(c)));
                 a
             }
         };
@@ -160,11 +161,19 @@ async fn start_source(root: &Path, sc: &Scenario, backend: &Backend, bins: &Bins
             if let (Some(image), false) = (&d.dragonfly_image, sc.needs_mock()) {
                 let c = d.dragonfly(image).await?;
                 let addr = c.addr.clone();
-                return Ok(Source { addr, kind: format!("dragonfly container {image}"), _guard: Guard::Container(c) });
+                return Ok(Source {
+                    addr,
+                    kind: format!("dragonfly container {image}"),
+                    _guard: Guard::Container(Box::new(c)),
+                });
             }
             let c = d.mock_master(sc, root, dir).await?;
             let addr = c.addr.clone();
-            Ok(Source { addr, kind: format!("mock-master container {}", d.mock_image), _guard: Guard::Container(c) })
+            Ok(Source {
+                addr,
+                kind: format!("mock-master container {}", d.mock_image),
+                _guard: Guard::Container(Box::new(c)),
+            })
         }
     }
 }

@@ -251,7 +251,7 @@ async fn run_all(root: &Path, a: &Args, chosen: Vec<Scenario>) -> Result<bool> {
         total.elapsed().as_secs_f64(),
         logs.display()
     );
-    println!("    {:<26} {:<6} {:>8}  {}", "scenario", "result", "seconds", "detail");
+    println!("    {:<26} {:<6} {:>8}  detail", "scenario", "result", "seconds");
     for o in &outcomes {
         let (res, why) = match &o.verdict {
             Verdict::Pass => ("PASS", o.detail.clone()),
@@ -273,4 +273,97 @@ async fn run_all(root: &Path, a: &Args, chosen: Vec<Scenario>) -> Result<bool> {
     }
     drop(kept);
     Ok(failed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
+    #[test]
+    fn every_scenario_file_parses_and_the_required_ones_exist() {
+        let all = scenario::load_all(&root()).unwrap();
+        let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+        for want in [
+            "smoke",
+            "all-types",
+            "big-keys",
+            "live-writes",
+            "kill-and-resume",
+            "cluster-reshard",
+            "cluster-failover",
+            "demo",
+        ] {
+            assert!(names.contains(&want), "missing scenario {want}: {names:?}");
+        }
+        // One replay scenario per real capture.
+        let corpus = root().join("corpus/dragonfly-v1.40.1");
+        for e in std::fs::read_dir(&corpus).unwrap() {
+            let p = e.unwrap().path();
+            if p.join("capture.json").is_file() {
+                let rel = p.strip_prefix(root()).unwrap().to_path_buf();
+                assert!(
+                    all.iter().any(|s| s.replay.as_ref() == Some(&rel)),
+                    "no replay scenario for {}",
+                    rel.display()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_scenarios_are_rejected_with_the_reason() {
+        let dir = std::env::temp_dir().join(format!("xtask-e2e-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = [
+            ("description = \"x\"\nsource = \"replay\"\n", "needs `replay"),
+            ("description = \"x\"\n[[faults]]\nkind = \"reshard\"\n", "needs target"),
+            ("description = \"x\"\ntarget = \"cluster\"\n[[dataset]]\ndb = 3\nprefix = \"p\"\ncount = 1\ntypes = [\"string\"]\n", "only db 0"),
+            ("description = \"x\"\n[[dataset]]\nprefix = \"p\"\ncount = 1\ntypes = [\"json\"]\n", "dataset type"),
+            ("description = \"x\"\nbogus = 1\n", "unknown field"),
+        ];
+        for (i, (text, why)) in bad.iter().enumerate() {
+            let p = dir.join(format!("bad{i}.toml"));
+            std::fs::write(&p, text).unwrap();
+            let e = format!("{:#}", scenario::load(&p).unwrap_err());
+            assert!(e.contains(why), "{text:?}: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn flags_parse() {
+        let a = |v: &[&str]| parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let x = a(&["--scenario", "smoke", "--scenario", "demo", "--backend", "local", "--keep", "--debug"]).unwrap();
+        assert_eq!(x.scenarios, vec!["smoke", "demo"]);
+        assert_eq!(x.backend, "local");
+        assert!(x.keep && x.debug && !x.list);
+        assert_eq!(a(&[]).unwrap().backend, "auto");
+        assert!(a(&["--backend", "cloud"]).is_err());
+        assert!(a(&["--scenario"]).is_err());
+        assert!(a(&["--nope"]).is_err());
+    }
+
+    #[test]
+    fn generator_is_deterministic() {
+        let (mut a, mut b) = (data::Rng::new(5), data::Rng::new(5));
+        assert_eq!(a.text(32), b.text(32));
+        assert_ne!(a.next(), data::Rng::new(6).next());
+        assert!((0..1000).map(|_| a.unit()).all(|u| (0.0..1.0).contains(&u)));
+    }
+
+    #[test]
+    fn error_lines_lose_their_colours() {
+        let dir = std::env::temp_dir().join(format!("xtask-e2e-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("r.log");
+        std::fs::write(&p, "a\n\u{1b}[31mERROR\u{1b}[0m boom\nlast\n").unwrap();
+        assert_eq!(run::last_error_line(&p), "ERROR boom");
+        std::fs::write(&p, "one\ntwo\n").unwrap();
+        assert_eq!(run::last_error_line(&p), "two");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

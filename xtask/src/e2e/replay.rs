@@ -50,7 +50,10 @@ pub fn final_lsns(dir: &Path) -> Result<Vec<u64>> {
 
 /// Absolute expiry (Unix ms) of every key at the end of the capture, from the snapshot headers
 /// and the journal's expiry commands.
-fn expiries(dir: &Path) -> Result<BTreeMap<(u32, Vec<u8>), Option<u64>>> {
+/// `(db, key)` → absolute expiry (Unix ms), `None` = persistent.
+type Expiries = BTreeMap<(u32, Vec<u8>), Option<u64>>;
+
+fn expiries(dir: &Path) -> Result<Expiries> {
     let mut out = BTreeMap::new();
     let now = df2redis::apply::now_ms();
     each_event(dir, |_, ev| {
@@ -81,11 +84,9 @@ fn expiries(dir: &Path) -> Result<BTreeMap<(u32, Vec<u8>), Option<u64>>> {
             b"PEXPIREAT" => {
                 out.insert(key, args.get(2).and_then(num));
             }
-            b"PERSIST" => {
-                // A key whose TTL passed before the PERSIST arrives is gone on a late replay.
-                if out.get(&key).copied().flatten().is_none_or(|x| x > now) {
-                    out.insert(key, None);
-                }
+            // A key whose TTL passed before the PERSIST arrives is gone on a late replay.
+            b"PERSIST" if out.get(&key).copied().flatten().is_none_or(|x| x > now) => {
+                out.insert(key, None);
             }
             b"RESTORE" => {
                 out.insert(key, args.get(2).and_then(num).filter(|t| *t > 0));

@@ -389,7 +389,7 @@ async fn run_inner(
     *detail = format!(
         "{}{}{}caught up at LSNs {:?} {:.1} s after the writes; {} df2redis process(es), {} full / {} partial syncs; {verdict}",
         if keys > 0 { format!("{keys} keys loaded; ") } else { String::new() },
-        if load_line.is_empty() { String::new() } else { format!("{load_line}") },
+        if load_line.is_empty() { String::new() } else { load_line.clone() },
         match before_stable {
             Some(n) if !load_line.is_empty() => format!(" ({n} before stable sync); "),
             _ if !load_line.is_empty() => "; ".into(),
