@@ -115,6 +115,9 @@ pub fn marker_key(task: &str) -> String {
     format!("df2redis:lsn:{task}")
 }
 
+/// Prefix of every marker key (`verify` does not count them as extra keys on the target).
+pub const MARKER_PREFIX: &[u8] = b"df2redis:lsn:";
+
 /// Combines the file checkpoint with the target's marker hash (`master` field + per-flow
 /// LSNs): the marker, written atomically with the data, wins when it names the same master.
 pub fn reconcile(file: &[u64], marker_master: Option<&str>, marker: &[Option<u64>], master_id: &str) -> Vec<u64> {

@@ -726,6 +726,10 @@ async fn session(
     tokio::pin!(proto);
     let mut cp_tick = tokio::time::interval(s.checkpoint_interval.max(Duration::from_millis(100)));
     let mut lag_tick = tokio::time::interval(Duration::from_secs(2));
+    // The first Stable checkpoint is written as soon as every flow is stable, not a whole
+    // checkpoint interval later: a crash right after STARTSTABLE must resume, not resync.
+    let mut first_stable_tick = tokio::time::interval(Duration::from_millis(50));
+    let mut first_stable_saved = false;
     let mut stopping = false;
     let mut appliers_left = n;
     loop {
@@ -800,6 +804,12 @@ async fn session(
                     if !stopping {
                         return Err((SessionError::Io { addr: s.source.addr.clone(), detail: format!("ACK: {e}") }.into(), resume_of(&counters), true));
                     }
+                }
+            }
+            _ = first_stable_tick.tick(), if !first_stable_saved => {
+                if counters.iter().all(|c| c.phase() == FlowPhase::Stable) {
+                    save_cp(s, &master, &version, Phase::Stable, confirmed_lsns(&counters));
+                    first_stable_saved = true;
                 }
             }
             _ = cp_tick.tick() => {

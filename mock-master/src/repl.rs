@@ -406,5 +406,20 @@ pub fn info(st: &State, a: &[Bytes], port: u16) -> Reply {
         }
         out.push_str(&format!("master_replid:{}\r\n", st.master_id));
     }
+    if want("keyspace") {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        out.push_str("# Keyspace\r\n");
+        let now = st.cfg.clock.now_ms();
+        for db in 0..st.data.db_count() {
+            let Some(m) = st.data.db(db) else { continue };
+            let live: Vec<_> = m.values().filter(|e| !e.expired(now)).collect();
+            if !live.is_empty() {
+                let expires = live.iter().filter(|e| e.expire_ms.is_some()).count();
+                out.push_str(&format!("db{db}:keys={},expires={expires},avg_ttl=0\r\n", live.len()));
+            }
+        }
+    }
     Reply::bulk(out)
 }

@@ -286,7 +286,14 @@ impl<S: Store, T: Store> Engine<S, T> {
         self.stats.target_keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.lim_src.acquire(keys.len() as u64).await;
         let s = self.src.exists(db, &keys).await?;
-        let missing: Vec<Bytes> = keys.into_iter().zip(s).filter(|(_, e)| !e).map(|(k, _)| k).collect();
+        // `df2redis replicate`'s own LSN marker hash (`df2redis:lsn:<task>`) is bookkeeping the
+        // target holds on purpose, not an extra key.
+        let missing: Vec<Bytes> = keys
+            .into_iter()
+            .zip(s)
+            .filter(|(k, e)| !e && !k.starts_with(crate::checkpoint::MARKER_PREFIX))
+            .map(|(k, _)| k)
+            .collect();
         if missing.is_empty() {
             return Ok(Vec::new());
         }

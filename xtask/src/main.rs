@@ -1,8 +1,9 @@
-//! Project automation: `cargo xtask ci | fuzz | fuzz-seeds | bench` (plain std + anyhow).
+//! Project automation: `cargo xtask ci | demo | e2e | e2e-images | fuzz | fuzz-seeds | bench`.
 //!
 //! `ci` is what `.ci/run` executes after installing system packages; every step prints its
 //! command and duration, and the run ends with a summary table.
 
+mod e2e;
 mod seeds;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,13 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                           fmt check, clippy, tests, fuzz smoke (20 s per target)
+  demo                         one-command run: release build, local redis-server, mock master with a
+                               sample dataset and live writes, `df2redis replicate`, then `df2redis verify`
+  e2e [--list] [--scenario N]  end-to-end scenarios (tests/e2e/scenarios) on local processes or
+      [--backend B] [--keep]   containers; `cargo xtask e2e --help`, docs/e2e.md
+  e2e-images                   build the local Docker images the containers backend uses
+  ci                           fmt check, clippy, tests, local e2e scenarios marked ci, fuzz smoke
+                               (20 s per target)
   fuzz [TARGET] [--seconds N]  run one fuzz target (or all) for N seconds each (default 300)
   fuzz-seeds                   copy corpus/ files into fuzz/corpus/<target>/ as seeds
   bench                        run `cargo bench` and print the throughput figures
@@ -56,6 +63,16 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("bench") => bench(),
+        Some("demo") => demo(&root),
+        Some("e2e") => {
+            let a = e2e::parse(&args[1..])?;
+            if e2e::main(&root, a)? {
+                Ok(())
+            } else {
+                bail!("some e2e scenarios failed (see the summary above)")
+            }
+        }
+        Some("e2e-images") => e2e::images(&root),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -95,6 +112,11 @@ fn ci(root: &Path) -> Result<()> {
     let mut test = cargo(&["test", "--workspace"]);
     test.env("INSTA_UPDATE", "no");
     let counts = steps.run_counting_tests("test", test)?;
+    // The local-backend e2e scenarios marked `ci = true`, on the debug binaries the tests built.
+    let me = std::env::current_exe().context("locating the xtask binary")?;
+    let mut e2e = Command::new(me);
+    e2e.args(["e2e", "--ci", "--backend", "local", "--debug"]);
+    steps.run("e2e (local backend, ci scenarios)", e2e)?;
     let n = seeds::write_all(root)?;
     println!("==> fuzz seeds: {n} files under fuzz/corpus/");
     let fuzz = FuzzToolchain::detect();
@@ -262,13 +284,25 @@ impl Steps {
     }
 }
 
-fn describe(cmd: &Command) -> String {
+pub(crate) fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
         s.push(' ');
         s.push_str(&a.to_string_lossy());
     }
     s
+}
+
+/// `cargo xtask demo`: the `demo` scenario (every type, TTLs, several dbs, a big key, live
+/// writes) on local processes with release binaries; prints `df2redis verify`'s report.
+fn demo(root: &Path) -> Result<()> {
+    let a = e2e::Args { scenarios: vec!["demo".into()], backend: "local".into(), verbose: true, ..Default::default() };
+    if e2e::main(root, a)? {
+        println!("==> demo finished: the target equals the source, every process stopped");
+        Ok(())
+    } else {
+        bail!("the demo failed (see above)")
+    }
 }
 
 /// Runs the criterion benches and repeats their throughput lines at the end.

@@ -8,6 +8,7 @@ mod groups;
 mod hll;
 mod keys;
 mod lists;
+mod paging;
 mod script;
 mod stores;
 mod stream;
@@ -512,6 +513,7 @@ pub fn run_one(ctx: &mut Ctx<'_>, db: &mut u32, name: &str, args: &[Bytes]) -> R
         .or_else(|| groups::run(ctx, name, rest))
         .or_else(|| hll::run(ctx, name, rest))
         .or_else(|| script::run(ctx, name, rest))
+        .or_else(|| paging::run(ctx, name, rest))
         .unwrap_or_else(|| Err(Reply::err(format!("unknown command '{}'", String::from_utf8_lossy(&args[0])))));
     r.unwrap_or_else(|e| e)
 }

@@ -115,6 +115,10 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value, ty: ValueType) -> Result<(
             }
         }
         (T::ZsetZiplist | T::ZsetListpack, Value::Zset(v)) => {
+            // Redis trusts a listpack / ziplist zset to be ordered by (score, member): ZRANGE
+            // and ZADD on the restored key read it as stored, so sort it here.
+            let mut v: Vec<&(Bytes, f64)> = v.iter().collect();
+            v.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
             let texts: Vec<String> = v.iter().map(|(_, s)| format_score(*s)).collect();
             let flat = v.iter().zip(&texts).flat_map(|((m, _), t)| [&m[..], t.as_bytes()]);
             let blob = if ty == T::ZsetZiplist { ziplist::encode(flat)? } else { listpack::encode(flat)? };

@@ -47,6 +47,7 @@ async fn every_kind_is_found_and_classified() {
     let (s, t) = both(seed);
     t.del(0, "k1"); // missing
     t.put(0, "extra", Content::Str(b("e")), -1); // extra
+    t.put(0, "df2redis:lsn:task", Content::Hash(vec![(b("master"), b("m"))]), -1); // replicate's marker: not extra
     t.put(0, "k2", Content::List(vec![b("v2")]), -1); // type
     t.put(0, "k3", Content::Str(b("V3")), -1); // value
     t.put(0, "k4", Content::Str(b("v4")), 120_000); // ttl
