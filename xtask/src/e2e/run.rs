@@ -387,7 +387,7 @@ async fn run_inner(
         );
     }
     *detail = format!(
-        "{}{}{}caught up at LSNs {:?} {:.1} s after the writes; {} df2redis process(es), {} full / {} partial syncs; {verdict}",
+        "{}{}{}caught up at LSNs {:?} {:.1} s after the last write; {} df2redis process(es), {} full / {} partial syncs; {verdict}",
         if keys > 0 { format!("{keys} keys loaded; ") } else { String::new() },
         if load_line.is_empty() { String::new() } else { load_line.clone() },
         match before_stable {
