@@ -22,13 +22,7 @@ use df2redis::testkit::RedisServer;
 use redis_protocol::resp2::types::BytesFrame;
 
 fn corpus() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let c = here.join("corpus/dragonfly-v1.40.1");
-    if c.exists() {
-        c
-    } else {
-        here.join("../shared/corpus/dragonfly-v1.40.1")
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/dragonfly-v1.40.1")
 }
 
 fn settings(src: &str, dst: &str, state: &Path) -> Settings {

@@ -112,20 +112,20 @@ impl JournalDecoder {
                 op::EXEC => {
                     let (txid, p) = crate::ready!(packed_at(b, pos)?);
                     let (shard_cnt, p) = crate::ready!(packed_at(b, p)?);
-                    let _ = input.split_to(p);
+                    input.advance(p);
                     self.db = db;
                     let op = JournalOp::Exec { txid, shard_cnt };
                     return Ok(Read::Done(JournalItem::Record(JournalRecord { db, op })));
                 }
                 op::PING | op::FIN => {
-                    let _ = input.split_to(pos);
+                    input.advance(pos);
                     self.db = db;
                     let op = if opcode == op::PING { JournalOp::Ping } else { JournalOp::Fin };
                     return Ok(Read::Done(JournalItem::Record(JournalRecord { db, op })));
                 }
                 op::LSN => {
                     let (lsn, p) = crate::ready!(packed_at(b, pos)?);
-                    let _ = input.split_to(p);
+                    input.advance(p);
                     self.db = db;
                     return Ok(Read::Done(JournalItem::LsnMarker(lsn)));
                 }
@@ -189,21 +189,23 @@ impl JournalDecoder {
         Ok(Read::Done(pos))
     }
 
-    /// Splits the (already validated) arguments off the front of `input`, consuming the record
-    /// (`start`: end of the header, `end`: end of the record).
+    /// Consumes the (already validated) record `..end` from the front of `input` with one split,
+    /// and slices its arguments (which start at `start`) out of the frozen record bytes.
+    #[inline]
     fn split_args(input: &mut BytesMut, start: usize, end: usize, nargs: u64) -> Vec<Bytes> {
-        let mut args = Vec::with_capacity(nargs.min(1024) as usize);
-        input.advance(start);
-        let mut left = end - start;
+        let rec = input.split_to(end.min(input.len())).freeze();
+        // `walk_args` saw every argument take at least one byte of `start..end`.
+        let mut args = Vec::with_capacity(nargs.min((end - start) as u64) as usize);
+        let mut pos = start;
         for _ in 0..nargs {
-            if let Ok(Read::Done((len, n))) = packed_at(input, 0) {
-                input.advance(n);
-                args.push(input.split_to(len as usize).freeze());
-                left = left.saturating_sub(n + len as usize);
+            let Ok(Read::Done((len, p))) = packed_at(&rec, pos) else { break };
+            let e = p.saturating_add(len as usize);
+            if e > rec.len() {
+                break;
             }
+            args.push(rec.slice(p..e));
+            pos = e;
         }
-        // Nothing is left when the walk validated the record; keep the invariant regardless.
-        input.advance(left.min(input.len()));
         args
     }
 }
