@@ -48,16 +48,16 @@ impl SplitMix {
 
 /// A decoder chosen by the file's extension, behind one interface.
 enum Dec {
-    Rdb(RdbDecoder),
-    Flow(FlowDecoder),
+    Rdb(Box<RdbDecoder>),
+    Flow(Box<FlowDecoder>),
 }
 
 impl Dec {
     fn for_file(name: &str, limits: Limits) -> Dec {
         match name.rsplit_once('.').map(|(_, ext)| ext) {
-            Some("rdb") => Dec::Rdb(RdbDecoder::new(limits)),
-            Some("bin") => Dec::Flow(FlowDecoder::full_sync(*TOKEN, limits)),
-            Some("journal") => Dec::Flow(FlowDecoder::journal_only(1, limits)),
+            Some("rdb") => Dec::Rdb(Box::new(RdbDecoder::new(limits))),
+            Some("bin") => Dec::Flow(Box::new(FlowDecoder::full_sync(*TOKEN, limits))),
+            Some("journal") => Dec::Flow(Box::new(FlowDecoder::journal_only(1, limits))),
             _ => panic!("{name}: unknown kind of handmade file"),
         }
     }
