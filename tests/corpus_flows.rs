@@ -12,15 +12,9 @@ use df2redis::proto::flow::FlowDecoder;
 use df2redis::proto::{DecodeError, Limits};
 use serde::Serialize;
 
-/// `corpus/` in the repository if present, else the shared copy next to the worktree.
+/// `corpus/` in the repository (a missing corpus fails the test).
 fn corpus_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let local = manifest.join("corpus");
-    if local.join("dragonfly-v1.40.1").is_dir() {
-        local
-    } else {
-        manifest.join("../shared/corpus")
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
 }
 
 /// Capture folders `(version, name, path)`, sorted.

@@ -11,14 +11,9 @@ use df2redis::proto::model::Value;
 use df2redis::proto::rdb::RdbDecoder;
 use df2redis::proto::Limits;
 
+/// `corpus/dragonfly-testdata/` in the repository (a missing corpus fails the test).
 fn testdata_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let local = manifest.join("corpus/dragonfly-testdata");
-    if local.is_dir() {
-        local
-    } else {
-        manifest.join("../shared/corpus/dragonfly-testdata")
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/dragonfly-testdata")
 }
 
 fn text(b: &[u8]) -> String {

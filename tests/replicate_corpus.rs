@@ -22,13 +22,7 @@ use df2redis::status::{FlowPhase, Status};
 use df2redis::testkit::RedisServer;
 
 fn corpus(release: &str) -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let c = here.join("corpus").join(release);
-    if c.exists() {
-        c
-    } else {
-        here.join("../shared/corpus").join(release)
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(release)
 }
 
 fn settings(src: &str, dst: &str, state: &Path) -> Settings {

@@ -1,5 +1,5 @@
-//! Fuzzes the RDB decoder on arbitrary bytes: no panics, and the events (and the final error,
-//! if any) are the same whether the input arrives whole or in arbitrary pieces.
+//! Fuzzes the RDB decoder on arbitrary bytes: no panics, and the events (and the whole error:
+//! kind, offset, context) are the same whether the input arrives whole or in arbitrary pieces.
 #![no_main]
 
 use df2redis::proto::rdb::RdbDecoder;
@@ -29,9 +29,8 @@ fn run(data: &[u8], cuts: &[u8], verify: bool, limits: Limits) -> (Vec<String>, 
             match dec.next_event() {
                 Ok(Some(ev)) => events.push(format!("{ev:?}")),
                 Ok(None) => break,
-                // The error's kind must not depend on the feeding; its offset may (yet): an
-                // error inside a value is reported at different positions by byte-wise feeding.
-                Err(e) => return (events, format!("error {}", e.kind)),
+                // The whole error (kind, offset, context) must not depend on the feeding.
+                Err(e) => return (events, format!("error {e:?}")),
             }
         }
         if fed == data.len() {

@@ -13,15 +13,12 @@ use mock_master::Reply;
 use tokio::net::TcpListener;
 
 fn corpus(dir: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus").join(dir);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../corpus").join(dir);
     p.join("capture.json").exists().then_some(p)
 }
 
 async fn replay_one(dir: &str) {
-    let Some(path) = corpus(dir).or_else(|| {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../corpus").join(dir);
-        p.join("capture.json").exists().then_some(p)
-    }) else {
+    let Some(path) = corpus(dir) else {
         panic!("capture {dir} not found next to the repository");
     };
     let rp = Replay::load(&path).unwrap();

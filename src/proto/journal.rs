@@ -57,6 +57,9 @@ fn packed_at(b: &[u8], pos: usize) -> Result<Read<(u64, usize)>, ErrorKind> {
     }
 }
 
+/// Arguments whose byte ranges the argument walk remembers (commands with more are re-parsed).
+const INLINE_SPANS: usize = 8;
+
 /// Fixed header of a command record, as parsed before its arguments.
 struct CmdHeader {
     txid: u64,
@@ -103,8 +106,9 @@ impl JournalDecoder {
                         _ => CommandKind::MultiCommand,
                     };
                     let (h, start) = crate::ready!(Self::command_header(b, pos, limits)?);
-                    let end = crate::ready!(Self::walk_args(b, start, &h, limits)?);
-                    let args = Self::split_args(input, start, end, h.nargs);
+                    let mut spans = [(0u32, 0u32); INLINE_SPANS];
+                    let end = crate::ready!(Self::walk_args(b, start, &h, limits, &mut spans)?);
+                    let args = Self::split_args(input, start, end, h.nargs, &spans);
                     self.db = db;
                     let op = JournalOp::Command { kind, txid: h.txid, shard_cnt: h.shard_cnt, args };
                     return Ok(Read::Done(JournalItem::Record(JournalRecord { db, op })));
@@ -112,20 +116,20 @@ impl JournalDecoder {
                 op::EXEC => {
                     let (txid, p) = crate::ready!(packed_at(b, pos)?);
                     let (shard_cnt, p) = crate::ready!(packed_at(b, p)?);
-                    let _ = input.split_to(p);
+                    input.advance(p);
                     self.db = db;
                     let op = JournalOp::Exec { txid, shard_cnt };
                     return Ok(Read::Done(JournalItem::Record(JournalRecord { db, op })));
                 }
                 op::PING | op::FIN => {
-                    let _ = input.split_to(pos);
+                    input.advance(pos);
                     self.db = db;
                     let op = if opcode == op::PING { JournalOp::Ping } else { JournalOp::Fin };
                     return Ok(Read::Done(JournalItem::Record(JournalRecord { db, op })));
                 }
                 op::LSN => {
                     let (lsn, p) = crate::ready!(packed_at(b, pos)?);
-                    let _ = input.split_to(p);
+                    input.advance(p);
                     self.db = db;
                     return Ok(Read::Done(JournalItem::LsnMarker(lsn)));
                 }
@@ -154,9 +158,16 @@ impl JournalDecoder {
         Ok(Read::Done((CmdHeader { txid, shard_cnt, nargs, total_len }, p)))
     }
 
-    /// Checks the argument list starting at `start` and returns the record's end position.
+    /// Checks the argument list starting at `start` and returns the record's end position; the
+    /// byte ranges of the first [`INLINE_SPANS`] arguments go to `spans`.
     #[inline]
-    fn walk_args(b: &[u8], start: usize, h: &CmdHeader, limits: &Limits) -> Result<Read<usize>, ErrorKind> {
+    fn walk_args(
+        b: &[u8],
+        start: usize,
+        h: &CmdHeader,
+        limits: &Limits,
+        spans: &mut [(u32, u32); INLINE_SPANS],
+    ) -> Result<Read<usize>, ErrorKind> {
         // Every argument takes at least one length byte: wait for the lower bound in one go
         // instead of re-walking the arguments on every partial feed.
         let lower = (start as u64).saturating_add(h.nargs).saturating_add(h.total_len);
@@ -165,7 +176,7 @@ impl JournalDecoder {
         }
         let mut pos = start;
         let mut sum = 0u64;
-        for _ in 0..h.nargs {
+        for i in 0..h.nargs {
             let (len, p) = crate::ready!(packed_at(b, pos)?);
             check_limit("journal argument length", len, limits.max_string)?;
             sum = sum.saturating_add(len);
@@ -176,6 +187,11 @@ impl JournalDecoder {
                 ));
             }
             pos = p + len as usize;
+            if let Some(span) = spans.get_mut(i as usize) {
+                // Positions fit: the record is at most `max_record` (< 4 GiB) plus its headers,
+                // and any other case takes the re-parsing path of `split_args`.
+                *span = (u32::try_from(p).unwrap_or(u32::MAX), u32::try_from(pos).unwrap_or(u32::MAX));
+            }
         }
         if sum != h.total_len {
             return Err(corrupt(
@@ -189,21 +205,43 @@ impl JournalDecoder {
         Ok(Read::Done(pos))
     }
 
-    /// Splits the (already validated) arguments off the front of `input`, consuming the record
-    /// (`start`: end of the header, `end`: end of the record).
-    fn split_args(input: &mut BytesMut, start: usize, end: usize, nargs: u64) -> Vec<Bytes> {
-        let mut args = Vec::with_capacity(nargs.min(1024) as usize);
-        input.advance(start);
-        let mut left = end - start;
-        for _ in 0..nargs {
-            if let Ok(Read::Done((len, n))) = packed_at(input, 0) {
-                input.advance(n);
-                args.push(input.split_to(len as usize).freeze());
-                left = left.saturating_sub(n + len as usize);
+    /// Consumes the (already validated) record `..end` from the front of `input` with one split,
+    /// and cuts its arguments (which start at `start`; the first ones at `spans`) out of the
+    /// frozen record bytes: one shared handle per argument, the last one taking over the record's.
+    #[inline]
+    fn split_args(
+        input: &mut BytesMut,
+        start: usize,
+        end: usize,
+        nargs: u64,
+        spans: &[(u32, u32); INLINE_SPANS],
+    ) -> Vec<Bytes> {
+        let mut rec = input.split_to(end.min(input.len())).freeze();
+        let n = nargs as usize;
+        if (1..=INLINE_SPANS).contains(&n) && spans[n - 1].1 as usize == end {
+            let mut args = Vec::with_capacity(n);
+            for &(a, e) in &spans[..n - 1] {
+                args.push(rec.slice(a as usize..e as usize));
             }
+            let (a, e) = spans[n - 1];
+            rec.truncate(e as usize);
+            rec.advance(a as usize);
+            args.push(rec);
+            return args;
         }
-        // Nothing is left when the walk validated the record; keep the invariant regardless.
-        input.advance(left.min(input.len()));
+        // Many arguments: parse the lengths again. `walk_args` saw every argument take at least
+        // one byte of `start..end`.
+        let mut args = Vec::with_capacity(nargs.min((end - start) as u64) as usize);
+        let mut pos = start;
+        for _ in 0..nargs {
+            let Ok(Read::Done((len, p))) = packed_at(&rec, pos) else { break };
+            let e = p.saturating_add(len as usize);
+            if e > rec.len() {
+                break;
+            }
+            args.push(rec.slice(p..e));
+            pos = e;
+        }
         args
     }
 }
@@ -379,7 +417,7 @@ mod tests {
     }
 
     fn arb_record() -> impl Strategy<Value = JournalRecord> {
-        let args = proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 1..6);
+        let args = proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 1..12);
         let kind = prop_oneof![Just(CommandKind::Command), Just(CommandKind::Expired), Just(CommandKind::MultiCommand)];
         let op = prop_oneof![
             6 => (kind, any::<u64>(), 0u64..5, args).prop_map(|(kind, txid, shard_cnt, args)| JournalOp::Command {

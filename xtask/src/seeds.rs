@@ -14,6 +14,9 @@ pub const MAX_SEED: usize = 64 << 10;
 /// The eof token `fuzz/fuzz_targets/flow_decoder.rs` passes to `FlowDecoder::full_sync`.
 pub const FUZZ_EOF_TOKEN: &[u8; 40] = b"f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0";
 
+/// The eof token of `corpus/handmade/spec-9.2-flow0.bin` (spec section 9).
+const HANDMADE_EOF_TOKEN: &[u8; 40] = b"0123456789abcdef0123456789abcdef01234567";
+
 /// LZ4 frame magic (little-endian 0x184D2204) and zstd frame magic (0xFD2FB528).
 const LZ4_MAGIC: &[u8] = &[0x04, 0x22, 0x4d, 0x18];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
@@ -68,6 +71,24 @@ pub fn write_all(root: &Path) -> Result<usize> {
             for (i, piece) in f.bytes.chunks(4096).take(8).enumerate() {
                 n += seed(&out, "lzf", &format!("{}-{i}", f.name), piece)?;
             }
+        }
+    }
+
+    // The hand-made files (one per Dragonfly-only type / opcode / journal opcode), whole.
+    let mut handmade: Vec<PathBuf> =
+        std::fs::read_dir(corpus.join("handmade"))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    handmade.sort();
+    for path in handmade {
+        let bytes = std::fs::read(&path)?;
+        let name = format!("handmade-{}", file_stem(&path));
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("rdb") => n += seed(&out, "rdb_decoder", &name, &bytes)?,
+            Some("bin") => n += seed(&out, "flow_decoder", &name, &replace_token(&bytes, HANDMADE_EOF_TOKEN))?,
+            Some("journal") => {
+                n += seed(&out, "journal_decoder", &name, &bytes)?;
+                n += seed_raw(&out, "flow_decoder", &format!("{name}-partial"), &[&[1, 7], &bytes[..]].concat())?;
+            }
+            _ => {}
         }
     }
 
@@ -170,7 +191,25 @@ fn file_stem(p: &Path) -> String {
     p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
+/// The bytes a target reads before its input (see `fuzz/fuzz_targets/*.rs`): `rdb_decoder`
+/// `[flags (1 = verify the checksum), batch, ncuts]`, `flow_decoder` `[mode (0 = full sync),
+/// piece size]`, `journal_decoder` `[piece size selector]`.
+fn target_prefix(target: &str) -> &'static [u8] {
+    match target {
+        "rdb_decoder" => &[1, 0, 0],
+        "flow_decoder" => &[0, 7],
+        "journal_decoder" => &[3],
+        _ => &[],
+    }
+}
+
+/// Writes a seed: the target's prefix, then `bytes`.
 fn seed(out: &Path, target: &str, name: &str, bytes: &[u8]) -> Result<usize> {
+    seed_raw(out, target, name, &[target_prefix(target), bytes].concat())
+}
+
+/// Writes a seed exactly as given.
+fn seed_raw(out: &Path, target: &str, name: &str, bytes: &[u8]) -> Result<usize> {
     let dir = out.join(target);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("seed-{name}"));

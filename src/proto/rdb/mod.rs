@@ -124,14 +124,15 @@ enum TaggedState {
 enum Mode {
     /// At a record boundary.
     Top,
-    /// An untagged key entry's value, read from the current source.
-    Value { id: EntryId, dec: ValueDecoder },
+    /// An untagged key entry's value, read from the current source; `at` is where the entry
+    /// starts (every error inside the value is reported there, whatever the feeding).
+    Value { id: EntryId, dec: ValueDecoder, at: Pos },
     /// Draining the events a tagged piece made available.
     Tagged { sid: u32 },
     /// Records of a journal blob still to emit.
     Journal { carry: BytesMut, left: u64, at: Pos },
-    /// Skipping the items of a record.
-    Skip { opcode: u8, skip: Skipper },
+    /// Skipping the items of a record that starts at `at`.
+    Skip { opcode: u8, skip: Skipper, at: Pos },
 }
 
 /// Result of one parsing step on the current source.
@@ -243,7 +244,13 @@ impl RdbDecoder {
                 _ => "the RDB stream before EOF",
             }
         };
-        Err(DecodeError::at(self.offset(), ErrorKind::Truncated(what)))
+        // Inside a value or a skipped record: where that item starts, as for every error in it.
+        match self.mode {
+            Mode::Value { at, .. } | Mode::Skip { at, .. } if self.blob.is_none() => {
+                Err(Self::err(at, ErrorKind::Truncated(what), None))
+            }
+            _ => Err(DecodeError::at(self.offset(), ErrorKind::Truncated(what))),
+        }
     }
 
     /// The bytes fed after the end of the RDB part (and anything not consumed).
@@ -356,33 +363,43 @@ impl RdbDecoder {
     }
 
     fn step_src(&mut self, src: &mut BytesMut, in_blob: bool) -> Result<Progress, DecodeError> {
-        let at = self.pos(src.len(), in_blob);
         match &mut self.mode {
-            Mode::Value { id, dec } => match dec.next(src) {
+            Mode::Value { id, dec, at } => match dec.next(src) {
                 Ok(Read::Done(Some(chunk))) => Ok(Progress::Event(Event::EntryChunk { id: *id, chunk })),
                 Ok(Read::Done(None)) => {
                     let id = *id;
                     self.mode = Mode::Top;
                     Ok(Progress::Event(Event::EntryEnd { id }))
                 }
-                Ok(Read::Need(n)) => self.need_or_cut(n, at),
-                Err(k) => Err(Self::err(at, k, None)),
+                Ok(Read::Need(n)) => {
+                    let at = *at;
+                    self.need_or_cut(n, at)
+                }
+                Err(k) => Err(Self::err(*at, k, None)),
             },
-            Mode::Skip { opcode, skip } => match skip.step(src, &self.limits) {
+            Mode::Skip { opcode, skip, at } => match skip.step(src, &self.limits) {
                 Ok(Read::Done(true)) => {
                     let opcode = *opcode;
                     self.mode = Mode::Top;
                     Ok(Progress::Event(Event::Skipped { opcode }))
                 }
                 Ok(Read::Done(false)) => Ok(Progress::Continue),
-                Ok(Read::Need(n)) => self.need_or_cut(n, at),
-                Err(k) => Err(Self::err(at, k, None)),
+                Ok(Read::Need(n)) => {
+                    let at = *at;
+                    self.need_or_cut(n, at)
+                }
+                Err(k) => Err(Self::err(*at, k, None)),
             },
-            Mode::Top => match self.record(src, in_blob, at) {
-                Ok(Read::Done(p)) => Ok(p),
-                Ok(Read::Need(n)) => self.need_or_cut(n, at),
-                Err(k) => Err(Self::err(at, k, None)),
-            },
+            Mode::Top => {
+                // Records are parsed whole before anything is consumed, so the front of the
+                // source is the record's start.
+                let at = self.pos(src.len(), in_blob);
+                match self.record(src, in_blob, at) {
+                    Ok(Read::Done(p)) => Ok(p),
+                    Ok(Read::Need(n)) => self.need_or_cut(n, at),
+                    Err(k) => Err(Self::err(at, k, None)),
+                }
+            }
             Mode::Tagged { .. } | Mode::Journal { .. } => Ok(Progress::Continue),
         }
     }
@@ -519,7 +536,7 @@ impl RdbDecoder {
             op::MODULE_AUX => {
                 crate::ready!(cur.packed()?);
                 src.advance(cur.pos);
-                self.mode = Mode::Skip { opcode: code, skip: Skipper::Module };
+                self.mode = Mode::Skip { opcode: code, skip: Skipper::Module, at };
                 return Ok(Read::Done(Progress::Continue));
             }
             op::VECTOR_INDEX => {
@@ -529,14 +546,14 @@ impl RdbDecoder {
                 }
                 let left = crate::ready!(cur.packed()?);
                 src.advance(cur.pos);
-                return Ok(Read::Done(self.start_skip(code, Skipper::Vector { left }, left)));
+                return Ok(Read::Done(self.start_skip(code, Skipper::Vector { left }, left, at)));
             }
             op::SHARD_DOC_INDEX => {
                 crate::ready!(cur.packed()?);
                 crate::ready!(cur.skip_string(&limits)?);
                 let left = crate::ready!(cur.packed()?);
                 src.advance(cur.pos);
-                return Ok(Read::Done(self.start_skip(code, Skipper::DocIndex { left }, left)));
+                return Ok(Read::Done(self.start_skip(code, Skipper::DocIndex { left }, left, at)));
             }
             _ => {
                 let value_type = value_type(code, version)?;
@@ -551,18 +568,18 @@ impl RdbDecoder {
                     flags: opts.flags.unwrap_or_default(),
                 };
                 let id = self.next_entry_id();
-                self.mode = Mode::Value { id, dec: ValueDecoder::new(value_type, limits) };
+                self.mode = Mode::Value { id, dec: ValueDecoder::new(value_type, limits), at };
                 Event::EntryBegin { id, header }
             }
         };
         Ok(Read::Done(Progress::Event(ev)))
     }
 
-    fn start_skip(&mut self, opcode: u8, skip: Skipper, left: u64) -> Progress {
+    fn start_skip(&mut self, opcode: u8, skip: Skipper, left: u64, at: Pos) -> Progress {
         if left == 0 {
             Progress::Event(Event::Skipped { opcode })
         } else {
-            self.mode = Mode::Skip { opcode, skip };
+            self.mode = Mode::Skip { opcode, skip, at };
             Progress::Continue
         }
     }

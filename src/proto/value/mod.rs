@@ -20,8 +20,6 @@ mod tests;
 #[cfg(test)]
 mod tests_corpus;
 #[cfg(test)]
-mod tests_flows;
-#[cfg(test)]
 mod tests_redis;
 
 use bytes::{Buf, BytesMut};
