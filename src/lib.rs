@@ -10,6 +10,7 @@ pub mod apply;
 pub mod checkpoint;
 #[cfg(feature = "runtime")]
 pub mod config;
+#[cfg(feature = "runtime")]
 pub mod progress;
 pub mod proto;
 #[cfg(feature = "runtime")]

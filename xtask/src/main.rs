@@ -109,6 +109,11 @@ fn ci(root: &Path) -> Result<()> {
     steps.run("fmt", cargo(&["fmt", "--all", "--", "--check"]))?;
     steps.run("fmt fuzz", cargo(&["fmt", "--manifest-path", "fuzz/Cargo.toml", "--all", "--", "--check"]))?;
     steps.run("clippy", cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // The codec alone (what the fuzz crate links): catches a module added outside the `runtime` gate.
+    steps.run(
+        "codec-only build",
+        cargo(&["clippy", "-p", "df2redis", "--lib", "--no-default-features", "--", "-D", "warnings"]),
+    )?;
     let mut test = cargo(&["test", "--workspace"]);
     test.env("INSTA_UPDATE", "no");
     let counts = steps.run_counting_tests("test", test)?;
