@@ -4,66 +4,21 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use df2redis::apply::conn::{Pipe, PipeOptions};
-use df2redis::apply::policy::{ConflictPolicy, DbMap, TypePolicies};
-use df2redis::replica::SourceOpts;
 use df2redis::replicate::{run_with, Settings};
 use df2redis::resp::Frame;
-use df2redis::status::{FlowPhase, Status};
+use df2redis::status::Status;
 use df2redis::testkit::RedisServer;
 
-fn settings(src: &str, dst: &str, state: &Path) -> Settings {
-    Settings {
-        task: "resume".into(),
-        source: SourceOpts {
-            addr: src.into(),
-            username: None,
-            password: None,
-            listening_port: 6380,
-            client_id: "t".into(),
-        },
-        target: PipeOptions { addr: dst.into(), max_batches_in_flight: 64, ..Default::default() },
-        checkpoint: Some(state.join("checkpoint.json")),
-        checkpoint_interval: Duration::from_millis(100),
-        status_file: None,
-        dashboard: None,
-        policies: TypePolicies::default(),
-        conflict: ConflictPolicy::Overwrite,
-        dbs: DbMap::default(),
-        flush_target: true,
-        resync_flush: true,
-        marker: Some((0, Bytes::from_static(b"df2redis:lsn:resume"))),
-        queue_bytes: 4 << 20,
-        restore_max_bytes: 1 << 20,
-        batch: 256,
-        ack_interval: Duration::from_millis(50),
-        max_retries: 3,
-        log_interval: Duration::from_secs(60),
-        cluster: Default::default(),
-    }
-}
+mod replicate_common;
+use replicate_common::caught_up;
 
-async fn caught_up(status: &Status, master: &mock_master::Handle) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let want = master.offsets();
-        let flows = status.flows.lock().unwrap().clone();
-        if flows.len() == want.len()
-            && flows
-                .iter()
-                .zip(&want)
-                .all(|(f, w)| f.phase() == FlowPhase::Stable && f.lsn_acked.load(Ordering::Relaxed) == *w)
-        {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not caught up: {} vs {want:?}", status.log_line());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// The shared settings, with reconnects allowed (the test stops and restarts the session).
+fn settings(src: &str, dst: &str, state: &Path) -> Settings {
+    Settings { max_retries: 3, ..replicate_common::settings("resume", src, dst, state) }
 }
 
 async fn get(p: &mut Pipe, a: &[&str]) -> Frame {
