@@ -101,14 +101,19 @@ fn build(v: AValue) -> Value {
     }
 }
 
-/// What survives any encoding: set order is the encoder's (intsets sort numerically), and the
-/// stream metadata versions differ by type.
+/// What survives any encoding: set order is the encoder's (intsets sort numerically), packed
+/// zsets come back in (score, member) order, and the stream metadata versions differ by type.
 fn normalize(v: &Value) -> Value {
     match v {
         Value::Set(s) => {
             let mut s = s.clone();
             s.sort();
             Value::Set(s)
+        }
+        Value::Zset(z) => {
+            let mut z = z.clone();
+            z.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            Value::Zset(z)
         }
         Value::Stream(s) => {
             let mut s = s.clone();

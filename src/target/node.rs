@@ -579,6 +579,7 @@ async fn read_loop(
                 }
             }
         }
+        tracing::debug!(node = %addr, tag = b.tag, retries = retries.len(), fatal = fatal.is_some(), "batch done");
         {
             let mut st = shared.lock();
             if st.inflight[id].front() == Some(&b.tag) {

@@ -513,6 +513,7 @@ impl ClusterSink {
                     if st.inflight.iter().all(VecDeque::is_empty) {
                         break;
                     }
+                    tracing::debug!(inflight = ?st.inflight, "settle: waiting for batches in flight");
                 }
                 notified.await;
             }

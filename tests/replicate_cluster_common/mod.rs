@@ -20,7 +20,18 @@ use df2redis::target::cluster::{ClusterOpts, TargetMode};
 use df2redis::target::route::{key_slot, SlotMap};
 use df2redis::testkit::RedisCluster;
 
+/// Logs to the test output when `RUST_LOG` is set (e.g. `RUST_LOG=df2redis=debug`).
+pub fn init_logs() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 pub fn settings(src: &str, seed: &str, state: &Path) -> Settings {
+    init_logs();
     Settings {
         task: "cluster".into(),
         source: SourceOpts {
