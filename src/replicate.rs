@@ -403,10 +403,15 @@ async fn resolve_cluster(s: &mut Settings) -> Result<Option<Arc<ClusterSettings>
     let with_replicas = map.nodes().iter().filter(|n| masters.contains(&n.addr)).all(|n| !n.replicas.is_empty());
     let wait = s.cluster.wait_replicas.unwrap_or(u32::from(with_replicas));
     tracing::info!(masters = ?masters, wait_replicas = wait, "target is a Redis Cluster");
-    if s.marker.take().is_some() {
+    let markers = s.marker.take().map(|(_, key)| key);
+    if markers.is_some() {
         tracing::info!(
-            "cluster target: no in-transaction LSN marker (a MULTI cannot span slots); resume uses the checkpoint file \
-             (exact after a clean stop; after a crash, records since the last checkpoint are applied again)"
+            "cluster target: per-slot LSN markers (one MULTI per slot and batch) make the stable sync exactly once"
+        );
+    } else {
+        tracing::info!(
+            "cluster target without markers: resume uses the checkpoint file (exact after a clean stop; after a crash \
+             or a lost node connection, records since the last checkpoint are applied again)"
         );
     }
     Ok(Some(Arc::new(ClusterSettings {
@@ -421,6 +426,7 @@ async fn resolve_cluster(s: &mut Settings) -> Result<Option<Arc<ClusterSettings>
         wait_timeout_ms: if s.cluster.wait_timeout_ms == 0 { 1000 } else { s.cluster.wait_timeout_ms },
         cross_slot: s.cluster.cross_slot,
         retry_budget: Duration::from_secs(60),
+        markers,
     })))
 }
 
@@ -604,11 +610,18 @@ async fn session(
         },
         None => None,
     };
-    for _ in 0..n {
+    for i in 0..n {
         let sink = match (&cluster, &map) {
             (Some(c), Some(m)) => {
                 let mut sink = ClusterSink::new(c.clone(), m.clone(), status.cluster.clone());
-                sink.connect_all().await.map(|()| Sink::from(sink))
+                if let Some(base) = &c.markers {
+                    sink.enable_markers(base, i);
+                }
+                let mut ready = sink.connect_all().await;
+                if ready.is_ok() && !full {
+                    ready = sink.load_markers(n).await;
+                }
+                ready.map(|()| Sink::from(sink))
             }
             _ => Pipe::connect(&s.target).await.map(Sink::from),
         };
@@ -632,6 +645,10 @@ async fn session(
             }
         } else if let Some((db, key)) = &s.marker {
             if let Err(e) = pipes[0].request(Some(*db), vec![Bytes::from_static(b"DEL"), key.clone()]).await {
+                return fail(e.into());
+            }
+        } else if let Sink::Cluster(c) = &mut pipes[0] {
+            if let Err(e) = c.clear_markers().await {
                 return fail(e.into());
             }
         }

@@ -313,6 +313,7 @@ impl FlowApplier {
                 }
             }
             Event::Journal { lsn, record } => {
+                self.pipe.set_lsn(Some(lsn));
                 self.run_scheduled(lsn);
                 self.c.lsn_read.store(lsn + 1, Ordering::Relaxed);
                 let plan = self.rw.plan(&record)?;
@@ -387,6 +388,10 @@ impl FlowApplier {
         let pipe = &mut self.pipe;
         self.barrier
             .cross(flow, txid, lsn + 1, |lsns| async move {
+                if pipe.flush_applied(&lsns) {
+                    tracing::info!(lsns = ?lsns, "FLUSHALL/FLUSHDB already applied before the resume; not again");
+                    return Ok(());
+                }
                 pipe.push_any_db(&[b("MULTI")]);
                 pipe.push(&DbCmd::new(db, args));
                 if let Some((mdb, key)) = marker {
@@ -399,10 +404,10 @@ impl FlowApplier {
                 }
                 pipe.push_any_db(&[b("EXEC")]);
                 let frames = pipe.round_trip().await.map_err(|e| e.to_string())?;
-                match frames.iter().find_map(find_error) {
-                    Some(e) => Err(e),
-                    None => Ok(()),
+                if let Some(e) = frames.iter().find_map(find_error) {
+                    return Err(e);
                 }
+                pipe.mark_flush(&lsns).await.map_err(|e| e.to_string())
             })
             .await?;
         self.next_lsn = lsn + 1;

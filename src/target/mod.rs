@@ -4,6 +4,7 @@
 //! [`sink`] is the writer a flow applies through (standalone pipe or routing cluster sink).
 
 pub mod cluster;
+pub mod marker;
 pub mod node;
 pub mod route;
 pub mod sink;

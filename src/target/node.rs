@@ -42,6 +42,8 @@ pub struct ClusterCounters {
     pub conflicts_skipped: AtomicU64,
     /// Commands written.
     pub commands: AtomicU64,
+    /// Units not sent on resume because their slot's marker shows them applied.
+    pub replay_skipped: AtomicU64,
 }
 
 /// [`ClusterCounters`] as numbers (status JSON).
@@ -69,6 +71,8 @@ pub struct ClusterSnapshot {
     pub conflicts_skipped: u64,
     /// Commands acknowledged by the nodes.
     pub commands: u64,
+    /// Units skipped on resume (already applied per their slot's marker).
+    pub replay_skipped: u64,
 }
 
 impl ClusterCounters {
@@ -87,6 +91,7 @@ impl ClusterCounters {
             wait_short: g(&self.wait_short),
             conflicts_skipped: g(&self.conflicts_skipped),
             commands: g(&self.commands),
+            replay_skipped: g(&self.replay_skipped),
         }
     }
 
@@ -125,12 +130,28 @@ pub struct Unit {
     pub reply: Option<oneshot::Sender<Vec<Frame>>>,
     /// The node it was sent to, for units not routed by a slot (broadcast, WAIT).
     pub node: Option<String>,
+    /// The journal record it comes from (stable sync; `None` in the full sync).
+    pub lsn: Option<u64>,
+    /// For a marked transaction: the units it carries (resent one by one when the slot is
+    /// being migrated).
+    pub parts: Vec<Unit>,
 }
 
 impl Unit {
     /// A data unit.
     pub fn data(seq: u64, cmds: Vec<Args>, slot: Option<u16>) -> Unit {
-        Unit { seq, cmds, slot, asking: false, conflict: None, kind: UnitKind::Data, reply: None, node: None }
+        Unit {
+            seq,
+            cmds,
+            slot,
+            asking: false,
+            conflict: None,
+            kind: UnitKind::Data,
+            reply: None,
+            node: None,
+            lsn: None,
+            parts: Vec::new(),
+        }
     }
 
     /// The node of a unit not routed by slot.
@@ -448,8 +469,10 @@ fn judge(u: &Unit, frames: &[Frame]) -> Verdict {
         return match frames.first() {
             Some(Frame::Integer(k)) if *k >= i64::from(n) => Verdict::Ok,
             Some(Frame::Integer(k)) => Verdict::Retry(Retry::WaitShort(*k)),
-            Some(f) => match err_text(f).and_then(|m| classify(&m)) {
-                Some(r) => Verdict::Retry(r),
+            // Any other error (e.g. "WAIT cannot be used with replica instances" after a
+            // failover): the topology changed; refresh it before deciding where to wait.
+            Some(f) => match err_text(f) {
+                Some(m) => Verdict::Retry(classify(&m).unwrap_or(Retry::Refresh(m))),
                 None => Verdict::Retry(Retry::WaitShort(-1)),
             },
             None => Verdict::Retry(Retry::WaitShort(-1)),
@@ -541,7 +564,8 @@ async fn read_loop(
                     }
                 }
             }
-            counters.commands.fetch_add(u.cmds.len() as u64, Ordering::Relaxed);
+            let n = if u.parts.is_empty() { u.cmds.len() } else { u.parts.iter().map(|p| p.cmds.len()).sum() };
+            counters.commands.fetch_add(n as u64, Ordering::Relaxed);
             match judge(&u, &frames) {
                 Verdict::Ok => {
                     if let Some(tx) = u.reply.take() {

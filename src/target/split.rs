@@ -29,15 +29,16 @@ pub enum ClusterPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Translation {
     /// `RENAME src dst` across slots: `DUMP src` + `PTTL src`, `RESTORE dst <pttl> <payload>
-    /// REPLACE`, `DEL src` (a missing `src` deletes `dst`, as the master would not have journaled
-    /// a failed RENAME).
+    /// REPLACE`, then (once `dst` is confirmed) `DEL src` (a missing `src` deletes `dst`, as the
+    /// master would not have journaled a failed RENAME).
     Rename {
         /// Source.
         src: Bytes,
         /// Destination.
         dst: Bytes,
     },
-    /// `LMOVE`/`RPOPLPUSH`: `LPOP|RPOP src`, then `LPUSH|RPUSH dst <element>` if one came out.
+    /// `LMOVE`/`RPOPLPUSH`: read the element (`LINDEX src 0|-1`); if there is one, `LPUSH|RPUSH
+    /// dst <element>`, then (once confirmed) `LPOP|RPOP src`.
     ListMove {
         /// Source list.
         src: Bytes,
@@ -48,7 +49,7 @@ pub enum Translation {
         /// `LPUSH` or `RPUSH`.
         push: &'static str,
     },
-    /// `SMOVE src dst m`: `SREM src m`, then `SADD dst m` if it was removed.
+    /// `SMOVE src dst m`: if `SISMEMBER src m`, `SADD dst m`, then (once confirmed) `SREM src m`.
     SetMove {
         /// Source set.
         src: Bytes,
@@ -57,9 +58,9 @@ pub enum Translation {
         /// Member.
         member: Bytes,
     },
-    /// A command that writes `cmd[dst]` from source keys in other slots: each source is copied
-    /// (`DUMP` + `RESTORE`) to a temporary key in the destination's slot, the command runs there
-    /// with the temporary names, the temporary keys are deleted.
+    /// A command that writes `cmd[dst]` from source keys in other slots: every source is read
+    /// (`DUMP`), then, in the destination's slot, copied to a temporary key (`RESTORE`), the
+    /// command runs with the temporary names, the temporary keys are deleted.
     ViaTemp {
         /// The command.
         cmd: Args,

@@ -17,10 +17,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{oneshot, watch};
 
+mod marks;
+mod translate;
+
 use super::cluster::{discover, refresh_candidates, serving_masters, AdminAuth};
 use super::node::{ClusterCounters, NodeConn, NodeOptions, Retry, Shared, Unit, UnitKind};
 use super::route::{key_slot, SlotMap};
-use super::split::{plan, temp_prefix, ClusterPlan, Translation};
+use super::split::{plan, ClusterPlan};
 use crate::apply::conn::{Frame as ConnFrame, Pipe, PipeError, Tag};
 use crate::apply::{Args, Check, DbCmd};
 use crate::resp::{Frame, Redirect};
@@ -61,6 +64,9 @@ pub struct ClusterSettings {
     pub cross_slot: CrossSlotPolicy,
     /// How long resends may keep failing (TRYAGAIN, CLUSTERDOWN, short WAIT) before the session ends.
     pub retry_budget: Duration,
+    /// The task's marker key: per-slot markers make stable sync exactly once (`None`: off,
+    /// a resume after a crash applies again what followed the last checkpoint).
+    pub markers: Option<Bytes>,
 }
 
 impl ClusterSettings {
@@ -85,12 +91,18 @@ pub struct ClusterSink {
     shared: Arc<Shared>,
     /// Counters (shared by the session's sinks).
     pub counters: Arc<ClusterCounters>,
-    pending: Vec<(Item, Option<oneshot::Sender<Vec<Frame>>>)>,
+    pending: Vec<(Item, Option<u64>, Option<oneshot::Sender<Vec<Frame>>>)>,
     pending_cmds: usize,
     pending_bytes: usize,
     group: Option<Vec<Args>>,
     seq: u64,
     error: Option<PipeError>,
+    /// Per-slot markers (stable sync exactly once), when on.
+    marks: Option<marks::Marks>,
+    /// LSN of the record whose commands are being pushed.
+    cur_lsn: Option<u64>,
+    /// LSN of the item being routed.
+    route_lsn: Option<u64>,
 }
 
 impl std::fmt::Debug for ClusterSink {
@@ -122,6 +134,9 @@ impl ClusterSink {
             group: None,
             seq: 0,
             error: None,
+            marks: None,
+            cur_lsn: None,
+            route_lsn: None,
         }
     }
 
@@ -193,10 +208,10 @@ impl ClusterSink {
             g.push(args);
             if name.eq_ignore_ascii_case(b"EXEC") {
                 let g = self.group.take().unwrap_or_default();
-                self.pending.push((Item::Group(g), None));
+                self.pending.push((Item::Group(g), self.cur_lsn, None));
             }
         } else {
-            self.pending.push((Item::Cmd(args, conflict), None));
+            self.pending.push((Item::Cmd(args, conflict), self.cur_lsn, None));
         }
     }
 
@@ -239,6 +254,7 @@ impl ClusterSink {
         cmds: Vec<Args>,
         mut reply: Option<oneshot::Sender<Vec<Frame>>>,
     ) -> Result<(), PipeError> {
+        self.flush_groups().await?;
         for a in serving_masters(&self.map) {
             let seq = self.next_seq();
             let mut u = Unit::data(seq, cmds.clone(), None);
@@ -280,7 +296,7 @@ impl ClusterSink {
                 let seq = self.next_seq();
                 let mut u = Unit::data(seq, cmds, slot);
                 u.reply = reply;
-                self.send(u).await
+                self.emit(u).await
             }
             Item::Cmd(args, conflict) => match plan(&args) {
                 ClusterPlan::Route(k) => {
@@ -288,7 +304,7 @@ impl ClusterSink {
                     let mut u = Unit::data(seq, vec![args], Some(key_slot(&k)));
                     u.conflict = conflict;
                     u.reply = reply;
-                    self.send(u).await
+                    self.emit(u).await
                 }
                 ClusterPlan::Broadcast => self.broadcast(vec![args], reply).await,
                 ClusterPlan::Split(parts) => {
@@ -296,7 +312,7 @@ impl ClusterSink {
                     for p in parts {
                         let seq = self.next_seq();
                         let s = key_slot(&p[1]);
-                        self.send(Unit::data(seq, vec![p], Some(s))).await?;
+                        self.emit(Unit::data(seq, vec![p], Some(s))).await?;
                     }
                     Ok(())
                 }
@@ -328,81 +344,6 @@ impl ClusterSink {
         }
     }
 
-    /// Sends `cmds` to the node of `key`'s slot and waits for the replies (everything queued
-    /// before it is applied first).
-    async fn call(&mut self, key: &[u8], cmds: Vec<Args>) -> Result<Vec<Frame>, PipeError> {
-        let (tx, rx) = oneshot::channel();
-        let seq = self.next_seq();
-        let mut u = Unit::data(seq, cmds, Some(key_slot(key)));
-        u.reply = Some(tx);
-        self.send(u).await?;
-        self.seal_nodes(None).await?;
-        self.settle().await?;
-        rx.await.map_err(|_| io("cluster", "reply lost"))
-    }
-
-    async fn unit(&mut self, slot_key: &[u8], a: Args) -> Result<(), PipeError> {
-        let seq = self.next_seq();
-        self.send(Unit::data(seq, vec![a], Some(key_slot(slot_key)))).await
-    }
-
-    async fn translate(&mut self, t: Translation) -> Result<(), PipeError> {
-        match t {
-            Translation::Rename { src, dst } => {
-                let r = self.call(&src, vec![vec![b("DUMP"), src.clone()], vec![b("PTTL"), src.clone()]]).await?;
-                match (r.first(), r.get(1)) {
-                    (Some(Frame::Bulk(payload)), Some(ttl)) => {
-                        let ttl = ttl.as_int().filter(|t| *t > 0).unwrap_or(0);
-                        let a = vec![
-                            b("RESTORE"),
-                            dst.clone(),
-                            Bytes::from(ttl.to_string()),
-                            payload.clone(),
-                            b("REPLACE"),
-                        ];
-                        self.unit(&dst, a).await?;
-                    }
-                    _ => self.unit(&dst, vec![b("DEL"), dst.clone()]).await?,
-                }
-                self.unit(&src, vec![b("DEL"), src.clone()]).await
-            }
-            Translation::ListMove { src, dst, pop, push } => {
-                let r = self.call(&src, vec![vec![Bytes::from_static(pop.as_bytes()), src.clone()]]).await?;
-                if let Some(Frame::Bulk(e)) = r.first() {
-                    self.unit(&dst, vec![Bytes::from_static(push.as_bytes()), dst.clone(), e.clone()]).await?;
-                }
-                Ok(())
-            }
-            Translation::SetMove { src, dst, member } => {
-                let r = self.call(&src, vec![vec![b("SREM"), src.clone(), member.clone()]]).await?;
-                if r.first().and_then(Frame::as_int) == Some(1) {
-                    self.unit(&dst, vec![b("SADD"), dst.clone(), member]).await?;
-                }
-                Ok(())
-            }
-            Translation::ViaTemp { mut cmd, dst, sources } => {
-                let d = cmd[dst].clone();
-                let prefix = temp_prefix(&d).ok_or_else(|| io("cluster", "destination without a usable hash tag"))?;
-                let mut temps = Vec::new();
-                for i in sources {
-                    let src = cmd[i].clone();
-                    let tmp = Bytes::from([&prefix[..], format!(":df2redis:x:{}:{i}", self.seq).as_bytes()].concat());
-                    let r = self.call(&src, vec![vec![b("DUMP"), src.clone()]]).await?;
-                    self.unit(&d, vec![b("DEL"), tmp.clone()]).await?;
-                    if let Some(Frame::Bulk(p)) = r.first() {
-                        self.unit(&d, vec![b("RESTORE"), tmp.clone(), b("0"), p.clone(), b("REPLACE")]).await?;
-                    }
-                    cmd[i] = tmp.clone();
-                    temps.push(tmp);
-                }
-                self.unit(&d, cmd).await?;
-                let mut del = vec![b("DEL")];
-                del.extend(temps);
-                self.unit(&d, del).await
-            }
-        }
-    }
-
     async fn route_pending(&mut self) -> Result<(), PipeError> {
         if let Some(e) = self.error.clone() {
             return Err(e);
@@ -410,10 +351,12 @@ impl ClusterSink {
         let items = std::mem::take(&mut self.pending);
         self.pending_cmds = 0;
         self.pending_bytes = 0;
-        for (it, reply) in items {
+        for (it, lsn, reply) in items {
+            self.route_lsn = lsn;
             self.route(it, reply).await?;
         }
-        Ok(())
+        self.route_lsn = None;
+        self.flush_groups().await
     }
 
     async fn seal_nodes(&mut self, lsn: Option<u64>) -> Result<(), PipeError> {
@@ -564,6 +507,17 @@ impl ClusterSink {
         tracing::info!(units = retry.len(), first = ?retry[0].1, "resending units after cluster redirections/errors");
         let masters = serving_masters(&self.map);
         for (mut u, why) in retry {
+            let migrating = match &why {
+                Retry::Redirect(Redirect::Ask { .. }) => true,
+                Retry::Backoff(m) => m.starts_with("TRYAGAIN"),
+                _ => false,
+            };
+            if !u.parts.is_empty() && migrating {
+                for p in self.unbundle(u) {
+                    self.send(p).await?;
+                }
+                continue;
+            }
             match (&why, u.kind) {
                 (Retry::Redirect(Redirect::Ask { addr, .. }), _) => {
                     u.asking = true;
@@ -597,7 +551,7 @@ impl ClusterSink {
     /// Sends everything queued, waits, and returns the replies in order.
     pub async fn round_trip(&mut self) -> Result<Vec<Frame>, PipeError> {
         let mut rxs = Vec::new();
-        for (_, r) in self.pending.iter_mut() {
+        for (_, _, r) in self.pending.iter_mut() {
             let (tx, rx) = oneshot::channel();
             *r = Some(tx);
             rxs.push(rx);
@@ -686,6 +640,30 @@ impl Sink {
                 }
                 n.await;
             }
+        }
+    }
+
+    /// The journal record the next commands come from (cluster markers; `None`: snapshot data).
+    pub fn set_lsn(&mut self, lsn: Option<u64>) {
+        if let Sink::Cluster(c) = self {
+            c.set_lsn(lsn);
+        }
+    }
+
+    /// Whether the global command reaching `next` (per flow) is already applied (cluster markers).
+    pub fn flush_applied(&self, next: &[u64]) -> bool {
+        match self {
+            Sink::Single(_) => false,
+            Sink::Cluster(c) => c.flush_applied(next),
+        }
+    }
+
+    /// Records an applied global command (cluster markers; a standalone target records it in
+    /// the same transaction).
+    pub async fn mark_flush(&mut self, next: &[u64]) -> Result<(), PipeError> {
+        match self {
+            Sink::Single(_) => Ok(()),
+            Sink::Cluster(c) => c.mark_flush(next).await,
         }
     }
 
