@@ -326,6 +326,11 @@ pub async fn run_with(s: Settings, stop: watch::Receiver<bool>, status: Arc<Stat
             Ok((End::Stopped, _)) => break Ok(()),
             Err((e, next_resume, wrote)) => {
                 wrote_before |= wrote;
+                if next_resume.is_some() {
+                    // The session reached stable sync: failures before it were not consecutive.
+                    failures = 0;
+                    backoff = Duration::from_millis(500);
+                }
                 resume = next_resume.or(resume.take());
                 let fatal = e.fatal;
                 status.set_error(Some(e.msg.clone()));
@@ -399,6 +404,12 @@ async fn resolve_cluster(s: &mut Settings) -> Result<Option<Arc<ClusterSettings>
         );
     }
     let map = discover(&seeds, &auth).await.map_err(|e| ReplicateError::Fatal(format!("target: {e}")))?;
+    // Every node known now is a seed later: the configured seed may be the node that crashes.
+    for a in map.nodes().iter().flat_map(|n| std::iter::once(&n.addr).chain(&n.replicas)) {
+        if !seeds.contains(a) {
+            seeds.push(a.clone());
+        }
+    }
     let masters = serving_masters(&map);
     let with_replicas = map.nodes().iter().filter(|n| masters.contains(&n.addr)).all(|n| !n.replicas.is_empty());
     let wait = s.cluster.wait_replicas.unwrap_or(u32::from(with_replicas));

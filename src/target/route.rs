@@ -153,6 +153,10 @@ impl SlotMap {
                 let host = endpoint.or_else(|| field(kv, "ip").and_then(Frame::as_bytes)).unwrap_or_default();
                 let addr = join_host_port(&String::from_utf8_lossy(host), port);
                 let id = field(kv, "id").and_then(Frame::as_bytes).map(|b| String::from_utf8_lossy(b).into_owned());
+                // A failed (crashed) or loading node serves nothing and acknowledges no WAIT.
+                if field(kv, "health").and_then(Frame::as_bytes).is_some_and(|h| h != b"online") {
+                    continue;
+                }
                 match field(kv, "role").and_then(Frame::as_bytes) {
                     Some(b"master") => master = Some((addr, id)),
                     _ => replicas.push(addr),
@@ -161,7 +165,8 @@ impl SlotMap {
             if slots.is_empty() {
                 continue;
             }
-            let (addr, id) = master.ok_or_else(|| malformed("shard with slots but no master"))?;
+            let (addr, id) =
+                master.ok_or_else(|| malformed("shard with slots but no master online (a failover in progress?)"))?;
             let idx = m.add_node_with_id(&addr, id);
             for r in replicas {
                 if !m.nodes[idx].replicas.contains(&r) {

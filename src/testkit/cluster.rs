@@ -141,6 +141,50 @@ impl RedisCluster {
         Ok(new)
     }
 
+    /// Kill master `master_addr` (SIGKILL, no failover handshake) and wait until its replica
+    /// was elected in its place and every surviving node reports `cluster_state:ok` with all
+    /// slots served. Returns the new master's address. The dead node stays out.
+    pub async fn crash_master(&mut self, master_addr: &str) -> Result<String> {
+        let nodes = self.nodes().await?;
+        let master = nodes
+            .iter()
+            .find(|n| n.addr == master_addr && n.master)
+            .ok_or_else(|| TestkitError::Failed(format!("{master_addr} is not a master")))?
+            .clone();
+        let replica = nodes
+            .iter()
+            .find(|n| n.master_id.as_deref() == Some(&master.id))
+            .ok_or_else(|| TestkitError::Failed(format!("{master_addr} has no replica")))?
+            .clone();
+        let i = self
+            .servers
+            .iter()
+            .position(|s| s.addr() == master_addr)
+            .ok_or_else(|| TestkitError::Failed(format!("{master_addr} is not one of this cluster's servers")))?;
+        let mut dead = self.servers.remove(i);
+        dead.kill();
+        let live: Vec<String> = self.servers.iter().map(|s| s.addr().to_owned()).collect();
+        let new = replica.addr.clone();
+        wait_for("the replica of the crashed master to serve its slots everywhere", CLUSTER_TIMEOUT, || {
+            let (live, new) = (live.clone(), new.clone());
+            async move {
+                for a in &live {
+                    let info = command(a, None, &Cmd::new("CLUSTER").arg("INFO")).await?.to_string_lossy();
+                    if !info.contains("cluster_state:ok") || !info.contains("cluster_slots_assigned:16384") {
+                        return Ok(None);
+                    }
+                    let view = nodes_seen_by(a).await?;
+                    if !view.iter().any(|n| n.addr == new && n.master && !n.slots.is_empty()) {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(()))
+            }
+        })
+        .await?;
+        Ok(new)
+    }
+
     /// Move `slot` from master `from` to master `to` the way `redis-cli --cluster reshard` does:
     /// SETSLOT IMPORTING / MIGRATING, MIGRATE every key, SETSLOT NODE on all masters; then wait
     /// until every node agrees.

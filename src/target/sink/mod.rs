@@ -76,6 +76,9 @@ impl ClusterSettings {
     }
 }
 
+/// Where a unit's replies go.
+type Reply = oneshot::Sender<Vec<Frame>>;
+
 /// A queued item (routed at the next seal).
 #[derive(Debug)]
 enum Item {
@@ -91,7 +94,8 @@ pub struct ClusterSink {
     shared: Arc<Shared>,
     /// Counters (shared by the session's sinks).
     pub counters: Arc<ClusterCounters>,
-    pending: Vec<(Item, Option<u64>, Option<oneshot::Sender<Vec<Frame>>>)>,
+    /// Queued items with the LSN of their record and where their replies go.
+    pending: Vec<(Item, Option<u64>, Option<Reply>)>,
     pending_cmds: usize,
     pending_bytes: usize,
     group: Option<Vec<Args>>,
@@ -103,6 +107,8 @@ pub struct ClusterSink {
     cur_lsn: Option<u64>,
     /// LSN of the item being routed.
     route_lsn: Option<u64>,
+    /// Masters whose `WAIT` is lowered to the replicas they have (warned once).
+    wait_lowered: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for ClusterSink {
@@ -137,6 +143,7 @@ impl ClusterSink {
             marks: None,
             cur_lsn: None,
             route_lsn: None,
+            wait_lowered: std::collections::HashSet::new(),
         }
     }
 
@@ -365,18 +372,12 @@ impl ClusterSink {
             st.next_tag += 1;
             st.next_tag
         };
-        if let (Some(_), n) = (lsn, self.cfg.wait_replicas) {
-            if n > 0 {
-                let addrs: Vec<String> =
-                    self.nodes.iter().filter(|(_, c)| c.batch_cmds() > 0).map(|(a, _)| a.clone()).collect();
-                for a in addrs {
-                    let seq = self.next_seq();
-                    let w =
-                        vec![b("WAIT"), Bytes::from(n.to_string()), Bytes::from(self.cfg.wait_timeout_ms.to_string())];
-                    let mut u = Unit::data(seq, vec![w], None);
-                    u.kind = UnitKind::Wait(n);
-                    self.send_to(&a, u).await?;
-                }
+        if lsn.is_some() && self.cfg.wait_replicas > 0 {
+            let addrs: Vec<String> =
+                self.nodes.iter().filter(|(_, c)| c.batch_cmds() > 0).map(|(a, _)| a.clone()).collect();
+            for a in addrs {
+                let Some(u) = self.wait_unit(&a) else { continue };
+                self.send_to(&a, u).await?;
             }
         }
         let shared = self.shared.clone();
@@ -389,6 +390,33 @@ impl ClusterSink {
             st.lsns.push_back((tag, l));
         }
         Ok(())
+    }
+
+    /// `WAIT n` for the node at `addr`: `n` is the configured count, lowered to the replicas the
+    /// node has online now (a master promoted after a crash has none until its old master
+    /// returns); `None` when it has none.
+    fn wait_unit(&mut self, addr: &str) -> Option<Unit> {
+        let want = self.cfg.wait_replicas;
+        let have = self.map.nodes().iter().find(|n| n.addr == addr).map_or(0, |n| n.replicas.len());
+        let n = want.min(u32::try_from(have).unwrap_or(u32::MAX));
+        if n < want && self.wait_lowered.insert(addr.to_owned()) {
+            tracing::warn!(
+                node = addr,
+                replicas = have,
+                wanted = want,
+                "a master has fewer replicas online than --wait-replicas: its writes are confirmed with WAIT {n}"
+            );
+        } else if n == want {
+            self.wait_lowered.remove(addr);
+        }
+        if n == 0 {
+            return None;
+        }
+        let seq = self.next_seq();
+        let w = vec![b("WAIT"), Bytes::from(n.to_string()), Bytes::from(self.cfg.wait_timeout_ms.to_string())];
+        let mut u = Unit::data(seq, vec![w], None);
+        u.kind = UnitKind::Wait(n);
+        Some(u)
     }
 
     /// Routes everything queued and closes the batch with `tag`.
@@ -489,9 +517,12 @@ impl ClusterSink {
     async fn recover(&mut self, mut retry: Vec<(Unit, Retry)>, backoff: &mut Duration) -> Result<(), PipeError> {
         retry.sort_by_key(|(u, _)| u.seq);
         let wait = retry.iter().any(|(_, r)| matches!(r, Retry::Backoff(_) | Retry::WaitShort(_) | Retry::Refresh(_)));
-        let refresh = retry
-            .iter()
-            .any(|(_, r)| matches!(r, Retry::Redirect(Redirect::Moved { .. }) | Retry::Refresh(_) | Retry::Backoff(_)));
+        let refresh = retry.iter().any(|(_, r)| {
+            matches!(
+                r,
+                Retry::Redirect(Redirect::Moved { .. }) | Retry::Refresh(_) | Retry::Backoff(_) | Retry::WaitShort(_)
+            )
+        });
         if wait {
             tokio::time::sleep(*backoff).await;
             *backoff = (*backoff * 2).min(Duration::from_millis(500));
@@ -525,9 +556,13 @@ impl ClusterSink {
                     self.send_to(&a, u).await?;
                 }
                 (_, UnitKind::Wait(_)) => {
+                    // Still a master: wait again, for as many replicas as it has now.
                     let still = u.node_addr().filter(|a| masters.contains(a));
                     if let Some(a) = still {
-                        self.send_to(&a, u).await?;
+                        if let Some(mut w) = self.wait_unit(&a) {
+                            w.seq = u.seq;
+                            self.send_to(&a, w).await?;
+                        }
                     }
                 }
                 _ if u.slot.is_none() => {
