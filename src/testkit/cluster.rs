@@ -23,10 +23,12 @@ pub struct ClusterNode {
     pub failing: bool,
 }
 
-/// A running cluster. Every process is killed when dropped.
+/// A running cluster. Every process it started is killed when dropped; nodes it was handed
+/// ([`RedisCluster::form`], e.g. containers) are their owner's.
 #[derive(Debug)]
 pub struct RedisCluster {
     servers: Vec<RedisServer>,
+    addrs: Vec<String>,
     replicas_per_master: usize,
 }
 
@@ -42,10 +44,21 @@ impl RedisCluster {
         for _ in 0..total {
             servers.push(RedisServer::start_with(ServerOptions { cluster: true, ..ServerOptions::default() }).await?);
         }
+        let addrs = servers.iter().map(|s| s.addr().to_owned()).collect();
+        RedisCluster::create(servers, addrs, replicas_per_master).await
+    }
+
+    /// Form a cluster of already running cluster-enabled nodes (`addrs`, `3 × (1 + replicas)` of
+    /// them, reachable from here and from each other at those addresses) and wait until healthy.
+    pub async fn form(addrs: Vec<String>, replicas_per_master: usize) -> Result<RedisCluster> {
+        RedisCluster::create(Vec::new(), addrs, replicas_per_master).await
+    }
+
+    async fn create(servers: Vec<RedisServer>, addrs: Vec<String>, replicas_per_master: usize) -> Result<RedisCluster> {
         let out = tokio::process::Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
-            .args(servers.iter().map(|s| s.addr().to_owned()))
+            .args(addrs.iter())
             .arg("--cluster-replicas")
             .arg(replicas_per_master.to_string())
             .arg("--cluster-yes")
@@ -59,14 +72,20 @@ impl RedisCluster {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
-        let cluster = RedisCluster { servers, replicas_per_master };
+        let cluster = RedisCluster { servers, addrs, replicas_per_master };
         cluster.wait_healthy().await?;
         Ok(cluster)
     }
 
-    /// Every server process (masters and replicas, in start order; roles change on failover).
+    /// Every server process this cluster started (masters and replicas, in start order; roles
+    /// change on failover); empty for a [`RedisCluster::form`]ed one.
     pub fn servers(&self) -> &[RedisServer] {
         &self.servers
+    }
+
+    /// Every node's address (masters and replicas; a crashed one is removed).
+    pub fn addrs(&self) -> &[String] {
+        &self.addrs
     }
 
     /// Replicas per master as started.
@@ -76,7 +95,7 @@ impl RedisCluster {
 
     /// A seed address.
     pub fn seed(&self) -> &str {
-        self.servers[0].addr()
+        &self.addrs[0]
     }
 
     /// The topology as the first node sees it.
@@ -123,7 +142,7 @@ impl RedisCluster {
         let (old, new) = (master.addr.clone(), replica.addr.clone());
         wait_for("failover roles to flip", CLUSTER_TIMEOUT, || {
             let (old, new) = (old.clone(), new.clone());
-            let addrs: Vec<String> = self.servers.iter().map(|s| s.addr().to_owned()).collect();
+            let addrs: Vec<String> = self.addrs.clone();
             async move {
                 for a in &addrs {
                     let view = nodes_seen_by(a).await?;
@@ -163,7 +182,8 @@ impl RedisCluster {
             .ok_or_else(|| TestkitError::Failed(format!("{master_addr} is not one of this cluster's servers")))?;
         let mut dead = self.servers.remove(i);
         dead.kill();
-        let live: Vec<String> = self.servers.iter().map(|s| s.addr().to_owned()).collect();
+        self.addrs.retain(|a| a != master_addr);
+        let live = self.addrs.clone();
         let new = replica.addr.clone();
         wait_for("the replica of the crashed master to serve its slots everywhere", CLUSTER_TIMEOUT, || {
             let (live, new) = (live.clone(), new.clone());
@@ -214,7 +234,7 @@ impl RedisCluster {
         for addr in &order {
             command(addr, None, &Cmd::new("CLUSTER").arg("SETSLOT").arg(slot).arg("NODE").arg(to_id.as_str())).await?;
         }
-        let addrs: Vec<String> = self.servers.iter().map(|s| s.addr().to_owned()).collect();
+        let addrs: Vec<String> = self.addrs.clone();
         let to = to.to_owned();
         wait_for("slot migration to be seen by every node", CLUSTER_TIMEOUT, || {
             let (addrs, to) = (addrs.clone(), to.clone());
@@ -236,7 +256,7 @@ impl RedisCluster {
     /// Wait until every node reports `cluster_state:ok` with all slots assigned and every replica
     /// has its master link up.
     pub async fn wait_healthy(&self) -> Result<()> {
-        let addrs: Vec<String> = self.servers.iter().map(|s| s.addr().to_owned()).collect();
+        let addrs: Vec<String> = self.addrs.clone();
         let total = addrs.len();
         wait_for("cluster_state:ok on every node", CLUSTER_TIMEOUT, || {
             let addrs = addrs.clone();

@@ -1,7 +1,8 @@
 //! The containers backend (testcontainers): local images built without a registry by
 //! `docker import` of a root filesystem holding a binary and the libraries `ldd` lists
 //! (`cargo xtask e2e-images`), containers reached through 127.0.0.1 and a fixed mapped port
-//! (inside some VMs `get_host()` answers a bridge address), and restart on the same port.
+//! (inside some VMs `get_host()` answers a bridge address), and restart on the same port;
+//! cluster nodes on the host network.
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
@@ -119,6 +120,46 @@ impl Docker {
         );
         self.run(&self.redis_image, 6379, cmd, Vec::new(), WaitFor::message_on_stdout("Ready to accept connections"))
             .await
+    }
+
+    /// A cluster-enabled Redis node on the host's network (`--network host`): the nodes and
+    /// df2redis reach each other at 127.0.0.1 and the ports the nodes announce, which a bridge
+    /// network with mapped ports cannot give (the cluster bus would announce container addresses).
+    pub async fn redis_cluster_node(&self) -> Result<Container> {
+        let (port, bus) = (free_port()?, free_port()?);
+        let cmd: Vec<String> = [
+            "redis-server",
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--protected-mode",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port",
+            &bus.to_string(),
+            "--cluster-node-timeout",
+            "2000",
+            "--cluster-config-file",
+            &format!("nodes-{port}.conf"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (name, tag) = split(&self.redis_image);
+        let req = GenericImage::new(name, tag)
+            .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
+            .with_network("host")
+            .with_cmd(cmd);
+        let inner = req.start().await.with_context(|| format!("starting a cluster node of {}", self.redis_image))?;
+        let addr = format!("127.0.0.1:{port}");
+        wait_ping(&addr).await?;
+        Ok(Container { inner, addr, image: self.redis_image.clone() })
     }
 
     /// The official Dragonfly image.

@@ -67,12 +67,15 @@ pub struct Env {
     dir: PathBuf,
     references: Vec<Guard>,
     extra: Vec<LocalRedis>,
+    /// The containers of a cluster target (the cluster itself only knows their addresses).
+    _cluster_nodes: Vec<containers::Container>,
 }
 
 impl Env {
     pub async fn start(root: &Path, sc: &Scenario, backend: &Backend, bins: &Bins, dir: &Path) -> Result<Env> {
         let source = start_source(root, sc, backend, bins, dir).await.context("starting the source")?;
         let persistent = sc.faults.iter().any(|f| f.kind == FaultKind::RestartTarget);
+        let mut cluster_nodes = Vec::new();
         let target = match (sc.target, backend) {
             (TargetKind::Standalone, Backend::Local { .. }) => {
                 Target::Local(LocalRedis::start(&dir.join("target"), persistent).await.context("starting the target")?)
@@ -83,8 +86,16 @@ impl Env {
             (TargetKind::Cluster, Backend::Local { .. }) => Target::Cluster(
                 RedisCluster::start(3, 1).await.map_err(|e| anyhow::anyhow!("starting a 3-master cluster: {e}"))?,
             ),
-            (TargetKind::Cluster, Backend::Containers(_)) => {
-                bail!("a cluster target is not built on the containers backend yet (run it with --backend local)")
+            (TargetKind::Cluster, Backend::Containers(d)) => {
+                for _ in 0..6 {
+                    cluster_nodes.push(d.redis_cluster_node().await.context("starting a cluster node container")?);
+                }
+                let addrs = cluster_nodes.iter().map(|c| c.addr.clone()).collect();
+                Target::Cluster(
+                    RedisCluster::form(addrs, 1)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("forming a 3-master cluster of containers: {e}"))?,
+                )
             }
         };
         Ok(Env {
@@ -95,6 +106,7 @@ impl Env {
             dir: dir.to_path_buf(),
             references: Vec::new(),
             extra: Vec::new(),
+            _cluster_nodes: cluster_nodes,
         })
     }
 
@@ -190,7 +202,7 @@ impl Target {
     pub fn kind(&self) -> String {
         match self {
             Target::Local(_) => "redis-server".into(),
-            Target::Cluster(c) => format!("redis cluster, 3 masters + 1 replica each, {} nodes", c.servers().len()),
+            Target::Cluster(c) => format!("redis cluster, 3 masters + 1 replica each, {} nodes", c.addrs().len()),
             Target::Container(c) => format!("redis container {}", c.image),
         }
     }
