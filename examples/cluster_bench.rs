@@ -64,6 +64,7 @@ fn settings(src: &str, seed: &str, batch: usize) -> Settings {
         queue_bytes: 32 << 20,
         restore_max_bytes: 1 << 20,
         batch,
+        qps: None,
         ack_interval: Duration::from_secs(1),
         max_retries: 1,
         log_interval: Duration::from_secs(600),

@@ -30,6 +30,7 @@ use crate::status::{FlowPhase, Status};
 use crate::target::cluster::{discover, is_cluster, serving_masters, AdminAuth, ClusterOpts, TargetMode};
 use crate::target::node::NodeOptions;
 use crate::target::{ClusterSettings, ClusterSink, Sink};
+use crate::verify::ratelimit::RateLimiter;
 
 /// `df2redis replicate` flags (the config file provides the rest; see `docs/replicate.md`).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -54,6 +55,10 @@ pub struct ReplicateArgs {
     /// Do not FLUSHALL the target when a later full sync replaces an earlier one.
     #[arg(long)]
     pub no_resync_flush: bool,
+    /// Limit writes to the target to this many commands per second, all flows together
+    /// (overrides `advanced.qps`; 0 = unlimited).
+    #[arg(long, value_name = "N")]
+    pub qps: Option<u64>,
     /// Do not keep the LSN marker hash on the target (resume may then re-apply up to one
     /// checkpoint interval of records).
     #[arg(long)]
@@ -141,6 +146,8 @@ pub struct Settings {
     pub restore_max_bytes: usize,
     /// Commands per batch.
     pub batch: usize,
+    /// Write rate limit (commands/s over all flows); `None`: unlimited.
+    pub qps: Option<u64>,
     /// ACK interval.
     pub ack_interval: Duration,
     /// Max consecutive failures.
@@ -202,6 +209,7 @@ impl Settings {
             queue_bytes: a.queue_mib.max(1) << 20,
             restore_max_bytes: a.restore_max_bytes,
             batch: cfg.advanced.batch_size.max(16),
+            qps: a.qps.or(cfg.advanced.qps).filter(|q| *q > 0),
             ack_interval: Duration::from_secs_f64(a.ack_interval.max(0.01)),
             max_retries: a.max_retries,
             log_interval: Duration::from_secs(a.log_interval.max(1)),
@@ -665,6 +673,7 @@ async fn session(
         }
     }
     let barrier = Arc::new(FlushBarrier::new(n));
+    let limiter = s.qps.map(|q| Arc::new(RateLimiter::new(Some(q))));
     let mut tasks: JoinSet<TaskEnd> = JoinSet::new();
     let mut fse_rx = Vec::new();
     let mut ack_parts = Vec::new();
@@ -714,6 +723,7 @@ async fn session(
                 marker: s.marker.clone(),
                 max_batch_cmds: s.batch,
                 max_batch_bytes: 1 << 20,
+                limiter: limiter.clone(),
             },
             pipe,
             Rewriter::new(caps.clone(), s.policies.clone(), s.dbs.clone()),

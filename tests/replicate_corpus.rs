@@ -59,6 +59,7 @@ fn settings(src: &str, dst: &str, state: &Path) -> Settings {
         queue_bytes: 8 << 20,
         restore_max_bytes: 1 << 20,
         batch: 512,
+        qps: None,
         ack_interval: Duration::from_millis(100),
         max_retries: 1,
         log_interval: Duration::from_secs(60),

@@ -312,3 +312,28 @@ async fn ttls_are_absolute_and_expired_keys_are_not_resurrected() {
     assert_same("TTLs", &got, &want);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// `advanced.qps` / `--qps`: all flows together write no faster than the limit (a lower bound
+/// on the time, which a slow machine cannot break), and the copy is still exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qps_limits_the_write_rate() {
+    let mut mm = MockMaster::new().shards(2);
+    for i in 0..3000 {
+        mm = mm.key(0, &format!("q:{i}"), Value::String(b(&format!("v{i}"))));
+    }
+    let m = mm.start().await.unwrap();
+    let redis = RedisServer::start().await.unwrap();
+    let state = state_dir("qps");
+    let mut s = settings("qps", &m.addr.to_string(), redis.addr(), &state);
+    s.qps = Some(2000);
+    let started = std::time::Instant::now();
+    let run = start(s);
+    caught_up(&run.st, &m.handle).await;
+    let took = started.elapsed().as_secs_f64();
+    // 3000 writes at 2000/s, less the limiter's 0.1 s burst: at least 1.4 s.
+    assert!(took >= 1.4, "3000 keys at --qps 2000 took only {took:.2} s");
+    run.finish().await;
+    let want = expected(&m.handle.dataset(), df2redis::apply::now_ms(), &|d| d);
+    assert_same("qps", &target(redis.addr(), 0..1).await, &want);
+    let _ = std::fs::remove_dir_all(&state);
+}

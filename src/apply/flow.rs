@@ -73,6 +73,8 @@ pub struct FlowSettings {
     pub max_batch_cmds: usize,
     /// ...or this many encoded bytes.
     pub max_batch_bytes: usize,
+    /// Write rate limit shared by the session's flows (`advanced.qps`).
+    pub limiter: Option<Arc<crate::verify::ratelimit::RateLimiter>>,
 }
 
 /// The applier of one flow.
@@ -222,8 +224,19 @@ impl FlowApplier {
     }
 
     /// Closes the batch being built (publishing `next_lsn` in stable sync).
+    /// Waits for the write rate limit's share of the batch about to be sealed.
+    fn limit(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (l, n) = (self.s.limiter.clone(), self.pipe.batch_len() as u64);
+        async move {
+            if let Some(l) = l {
+                l.acquire(n).await;
+            }
+        }
+    }
+
     async fn seal(&mut self) -> Result<(), PipeError> {
         self.sync_stats();
+        self.limit().await;
         if !self.stable {
             if self.pipe.batch_len() > 0 {
                 self.pipe.seal(Tag::None).await?;
@@ -305,6 +318,7 @@ impl FlowApplier {
                 if let Some(m) = self.marker_cmd(&[(self.s.flow, lsn)]) {
                     self.pipe.push(&m);
                 }
+                self.limit().await;
                 self.pipe.seal(Tag::Lsn(lsn)).await?;
                 self.sealed_lsn = lsn;
                 self.c.set_phase(FlowPhase::Stable);

@@ -55,6 +55,7 @@ pub fn settings(src: &str, seed: &str, state: &Path) -> Settings {
         queue_bytes: 4 << 20,
         restore_max_bytes: 4096,
         batch: 256,
+        qps: None,
         ack_interval: Duration::from_millis(50),
         max_retries: 3,
         log_interval: Duration::from_secs(60),
