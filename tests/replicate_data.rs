@@ -337,3 +337,29 @@ async fn qps_limits_the_write_rate() {
     assert_same("qps", &target(redis.addr(), 0..1).await, &want);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// Appendix F, live: a v1.40 master journals `ZUNIONSTORE` as `DEL` + `ZADD` with scores rounded
+/// to 6 digits. df2redis detects it, reads the key back from the source (`DUMP` + `PTTL` between
+/// two `DFLY REPLICAOFFSET`) and restores it at that position: the scores are exact, not rounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfaithful_zstore_is_repaired_from_the_live_source() {
+    let m = MockMaster::new().shards(2).start().await.unwrap();
+    let redis = RedisServer::start().await.unwrap();
+    let state = state_dir("repair");
+    let run = start(settings("repair", &m.addr.to_string(), redis.addr(), &state));
+    caught_up(&run.st, &m.handle).await;
+    m.handle.exec(0, &["ZADD", "{r}z1", "1.23456789", "a", "2.000000001", "b"]);
+    m.handle.exec(0, &["ZADD", "{r}z2", "0.333333333333", "a", "7.77777777", "c"]);
+    m.handle.exec(0, &["ZUNIONSTORE", "{r}dst", "2", "{r}z1", "{r}z2", "WEIGHTS", "1", "3"]);
+    m.handle.exec(0, &["SET", "after", "1"]);
+    caught_up(&run.st, &m.handle).await;
+    let snap = run.st.snapshot();
+    let repairs: u64 = snap.flows.iter().map(|f| f.repairs).sum();
+    let failed: u64 = snap.flows.iter().map(|f| f.repairs_failed).sum();
+    run.finish().await;
+    assert!(repairs >= 1 && failed == 0, "repairs {repairs}, failed {failed}");
+    let want = expected(&m.handle.dataset(), df2redis::apply::now_ms(), &|d| d);
+    // Exact scores: 1.23456789 + 3 × 0.333333333333 is not what 6 digits would give.
+    assert_same("repair", &target(redis.addr(), 0..1).await, &want);
+    let _ = std::fs::remove_dir_all(&state);
+}

@@ -336,6 +336,9 @@ impl FlowApplier {
                 } else {
                     self.apply_plan_cmds(&plan.cmds, plan.db, plan.outcome, plan.transcode, record.db)?;
                     self.next_lsn = lsn + 1;
+                    // A repair read at this position goes right after this record (the flow's
+                    // next record may be long in coming).
+                    self.run_scheduled(self.next_lsn);
                     if matches!(record.op, JournalOp::Ping) {
                         self.c.ping_next_lsn.store(lsn + 1, Ordering::Relaxed);
                     }
