@@ -3,16 +3,16 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+#[path = "../replicate_common/mod.rs"]
+mod base;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use df2redis::apply::conn::PipeOptions;
-use df2redis::apply::policy::{ConflictPolicy, DbMap, TypePolicies};
 use df2redis::proto::Value;
-use df2redis::replica::SourceOpts;
 use df2redis::replicate::Settings;
 use df2redis::resp::{Cmd, ConnectOptions, Connection, Frame};
 use df2redis::status::{FlowPhase, Status};
@@ -33,32 +33,8 @@ pub fn init_logs() {
 pub fn settings(src: &str, seed: &str, state: &Path) -> Settings {
     init_logs();
     Settings {
-        task: "cluster".into(),
-        source: SourceOpts {
-            addr: src.into(),
-            username: None,
-            password: None,
-            listening_port: 6380,
-            client_id: "t".into(),
-        },
-        target: PipeOptions { addr: seed.into(), max_batches_in_flight: 64, ..Default::default() },
-        checkpoint: Some(state.join("checkpoint.json")),
-        checkpoint_interval: Duration::from_millis(100),
-        status_file: None,
-        dashboard: None,
-        policies: TypePolicies::default(),
-        conflict: ConflictPolicy::Overwrite,
-        dbs: DbMap::default(),
-        flush_target: true,
-        resync_flush: true,
-        marker: Some((0, Bytes::from_static(b"df2redis:lsn:cluster"))),
-        queue_bytes: 4 << 20,
         restore_max_bytes: 4096,
-        batch: 256,
-        qps: None,
-        ack_interval: Duration::from_millis(50),
         max_retries: 3,
-        log_interval: Duration::from_secs(60),
         cluster: ClusterOpts {
             mode: TargetMode::Auto,
             seeds: vec![],
@@ -66,6 +42,7 @@ pub fn settings(src: &str, seed: &str, state: &Path) -> Settings {
             wait_timeout_ms: 2000,
             cross_slot: Default::default(),
         },
+        ..base::settings("cluster", src, seed, state)
     }
 }
 
