@@ -104,6 +104,25 @@ async fn full_sync_and_journal_into_cluster() {
     let _ = std::fs::remove_dir_all(&state);
 }
 
+/// Waits until the master journaled `n` more records (over all flows) than now.
+async fn more_writes(h: &mock_master::Handle, what: &str, n: u64) {
+    let base: u64 = h.offsets().iter().sum();
+    h.wait_until(what, std::time::Duration::from_secs(20), |h| h.offsets().iter().sum::<u64>() > base + n)
+        .await
+        .unwrap();
+}
+
+/// The sum of the `INCRBY` counters of `hot` on the cluster.
+async fn incr_total(cluster: &df2redis::testkit::RedisCluster, hot: &[String]) -> u64 {
+    let mut r = Reader::new(cluster).await;
+    let mut total = 0;
+    for k in hot {
+        let key = format!("{k}:n");
+        total += r.cmd(key.as_bytes(), df2redis::resp::Cmd::new("GET").arg(&key)).await.as_int().unwrap();
+    }
+    total as u64
+}
+
 /// A writer on the source that keeps going until told to stop.
 fn spawn_writer(h: mock_master::Handle, hot: Vec<String>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     tokio::spawn(async move {
@@ -142,36 +161,18 @@ async fn slot_migration_and_failover_with_live_writes() {
     let wstop = Arc::new(AtomicBool::new(false));
     let writer = spawn_writer(m.handle.clone(), hot.clone(), wstop.clone());
     // Let some writes land on the owner first (wait on the position, not on time).
-    let base: u64 = m.handle.offsets().iter().sum();
-    m.handle
-        .wait_until("writes flowing", std::time::Duration::from_secs(20), |h| {
-            h.offsets().iter().sum::<u64>() > base + 400
-        })
-        .await
-        .unwrap();
+    more_writes(&m.handle, "writes flowing", 400).await;
 
     // 1. Migrate the hot slot to another master while it is written.
     let map = cluster.slot_map().await.unwrap();
     let from = map.nodes()[map.node_of_slot(slot).unwrap()].addr.clone();
     let to = df2redis::target::cluster::serving_masters(&map).into_iter().find(|a| *a != from).unwrap();
     cluster.migrate_slot(slot, &from, &to).await.unwrap();
-    let mid: u64 = m.handle.offsets().iter().sum();
-    m.handle
-        .wait_until("writes after migration", std::time::Duration::from_secs(20), |h| {
-            h.offsets().iter().sum::<u64>() > mid + 400
-        })
-        .await
-        .unwrap();
+    more_writes(&m.handle, "writes after migration", 400).await;
 
     // 2. Fail the hot slot's (new) master over to its replica while it is written.
     let new_master = cluster.failover(&to).await.unwrap();
-    let after: u64 = m.handle.offsets().iter().sum();
-    m.handle
-        .wait_until("writes after failover", std::time::Duration::from_secs(20), |h| {
-            h.offsets().iter().sum::<u64>() > after + 400
-        })
-        .await
-        .unwrap();
+    more_writes(&m.handle, "writes after failover", 400).await;
     wstop.store(true, Ordering::Relaxed);
     let writes = writer.await.unwrap();
     caught_up(&status, &m.handle).await;
@@ -182,13 +183,7 @@ async fn slot_migration_and_failover_with_live_writes() {
     assert!(snap.cluster.moved + snap.cluster.ask >= 1, "{:?}", snap.cluster);
     assert!(snap.cluster.refreshes >= 1, "{:?}", snap.cluster);
     // Counters are exact (nothing applied twice, nothing lost).
-    let mut r = Reader::new(&cluster).await;
-    let mut total = 0;
-    for k in &hot {
-        let key = format!("{k}:n");
-        total += r.cmd(key.as_bytes(), df2redis::resp::Cmd::new("GET").arg(&key)).await.as_int().unwrap();
-    }
-    assert_eq!(total as u64, writes, "INCRBY total vs writes");
+    assert_eq!(incr_total(&cluster, &hot).await, writes, "INCRBY total vs writes");
     tracing::info!(new_master, writes, "done");
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
@@ -218,23 +213,11 @@ async fn master_crash_with_live_writes_is_exact() {
     let slot = key_slot(b"crash");
     let wstop = Arc::new(AtomicBool::new(false));
     let writer = spawn_writer(m.handle.clone(), hot.clone(), wstop.clone());
-    let base: u64 = m.handle.offsets().iter().sum();
-    m.handle
-        .wait_until("writes flowing", std::time::Duration::from_secs(20), |h| {
-            h.offsets().iter().sum::<u64>() > base + 400
-        })
-        .await
-        .unwrap();
+    more_writes(&m.handle, "writes flowing", 400).await;
     let map = cluster.slot_map().await.unwrap();
     let owner = map.nodes()[map.node_of_slot(slot).unwrap()].addr.clone();
     let new_master = cluster.crash_master(&owner).await.unwrap();
-    let after: u64 = m.handle.offsets().iter().sum();
-    m.handle
-        .wait_until("writes after the crash", std::time::Duration::from_secs(20), |h| {
-            h.offsets().iter().sum::<u64>() > after + 400
-        })
-        .await
-        .unwrap();
+    more_writes(&m.handle, "writes after the crash", 400).await;
     wstop.store(true, Ordering::Relaxed);
     let writes = writer.await.unwrap();
     caught_up(&status, &m.handle).await;
@@ -243,13 +226,7 @@ async fn master_crash_with_live_writes_is_exact() {
     assert!(n > 100, "{n}");
     let snap = status.snapshot();
     assert!(snap.partial_syncs >= 1, "the lost connection ends the session, which resumes: {snap:?}");
-    let mut r = Reader::new(&cluster).await;
-    let mut total = 0;
-    for k in &hot {
-        let key = format!("{k}:n");
-        total += r.cmd(key.as_bytes(), df2redis::resp::Cmd::new("GET").arg(&key)).await.as_int().unwrap();
-    }
-    assert_eq!(total as u64, writes, "INCRBY total vs writes");
+    assert_eq!(incr_total(&cluster, &hot).await, writes, "INCRBY total vs writes");
     tracing::info!(new_master, writes, skipped = snap.cluster.replay_skipped, "done");
     stop.send(true).unwrap();
     run.await.unwrap().unwrap();
