@@ -153,8 +153,9 @@ impl SlotMap {
                 let host = endpoint.or_else(|| field(kv, "ip").and_then(Frame::as_bytes)).unwrap_or_default();
                 let addr = join_host_port(&String::from_utf8_lossy(host), port);
                 let id = field(kv, "id").and_then(Frame::as_bytes).map(|b| String::from_utf8_lossy(b).into_owned());
-                // A failed (crashed) or loading node serves nothing and acknowledges no WAIT.
-                if field(kv, "health").and_then(Frame::as_bytes).is_some_and(|h| h != b"online") {
+                // A failed (crashed) node serves nothing and acknowledges no WAIT (a `loading`
+                // one — a replica resyncing — is kept: it will).
+                if field(kv, "health").and_then(Frame::as_bytes).is_some_and(|h| h == b"failed" || h == b"fail") {
                     continue;
                 }
                 match field(kv, "role").and_then(Frame::as_bytes) {
@@ -424,7 +425,7 @@ mod tests {
 
     #[test]
     fn parses_cluster_shards() {
-        let node = |id: &str, port: i64, role: &str| {
+        let node_h = |id: &str, port: i64, role: &str, health: &str| {
             Frame::Array(vec![
                 bulk("id"),
                 bulk(id),
@@ -437,9 +438,10 @@ mod tests {
                 bulk("role"),
                 bulk(role),
                 bulk("health"),
-                bulk("online"),
+                bulk(health),
             ])
         };
+        let node = |id: &str, port: i64, role: &str| node_h(id, port, role, "online");
         let reply = Frame::Array(vec![
             Frame::Array(vec![
                 bulk("slots"),
@@ -460,5 +462,21 @@ mod tests {
         assert_eq!(m.nodes()[0].replicas, vec!["127.0.0.1:7001".to_owned()]);
         assert_eq!(m.node_of_slot(150), Some(1));
         assert_eq!(m.node_of_slot(99), Some(0));
+        // After a crash: the dead master is listed as a failed master next to the promoted one;
+        // a resyncing replica is `loading` and kept.
+        let reply = Frame::Array(vec![Frame::Array(vec![
+            bulk("slots"),
+            Frame::Array(vec![Frame::Integer(0), Frame::Integer(16383)]),
+            bulk("nodes"),
+            Frame::Array(vec![
+                node("new", 7001, "master"),
+                node_h("dead", 7000, "master", "failed"),
+                node_h("r", 7003, "replica", "loading"),
+            ]),
+        ])]);
+        let m = SlotMap::from_cluster_shards(&reply).unwrap();
+        assert_eq!(m.nodes().len(), 1);
+        assert_eq!(m.nodes()[0].addr, "127.0.0.1:7001");
+        assert_eq!(m.nodes()[0].replicas, vec!["127.0.0.1:7003".to_owned()]);
     }
 }
