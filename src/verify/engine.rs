@@ -254,10 +254,11 @@ impl<S: Store, T: Store> Engine<S, T> {
         let big = self.cfg.big_threshold;
         let ops = keys.len() as u64 * cost(d);
         if self.cfg.types.is_empty() {
-            // No type filter: read both sides at once.
+            // No type filter: the source first, then the target with the source's types as
+            // hints (a container's first read goes out without asking its type).
             tokio::join!(self.lim_src.acquire(ops), self.lim_tgt.acquire(ops));
-            let (s, t) = tokio::join!(self.src.probe(db, &keys, d, big), self.tgt.probe(db, &keys, d, big));
-            let (s, t) = (s?, t?);
+            let s = self.src.probe(db, &keys, d, big).await?;
+            let t = self.tgt.probe_like(db, &keys, d, big, &s).await?;
             let keep: Vec<usize> = (0..keys.len()).filter(|&i| s[i].exists()).collect();
             self.stats.source_keys.fetch_add(keep.len() as u64, Ordering::Relaxed);
             if keep.len() == keys.len() {
@@ -278,7 +279,7 @@ impl<S: Store, T: Store> Engine<S, T> {
         }
         self.stats.source_keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.lim_tgt.acquire(keys.len() as u64 * cost(d)).await;
-        let t = self.tgt.probe(db, &keys, d, big).await?;
+        let t = self.tgt.probe_like(db, &keys, d, big, &s).await?;
         self.compare_states(db, &keys, &s, &t).await
     }
 
