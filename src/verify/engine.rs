@@ -1,5 +1,5 @@
-//! One comparison pass over the keyspace, both directions: scan the source and check each key on
-//! the target; scan the target and find keys the source lacks. Also re-checks a list of keys
+//! One comparison pass over the keyspace, both directions at once: scan the source and check each
+//! key on the target; scan the target and find keys the source lacks. Also re-checks a list of keys
 //! (for rounds). Batches are pipelined by the stores; `parallel` batches are in flight at once.
 
 use super::bigkey;
@@ -155,22 +155,36 @@ impl<S: Store, T: Store> Engine<S, T> {
         }
     }
 
-    /// A full pass: source → target, then (if enabled) target → source.
+    /// A full pass: source → target and (if enabled) target → source, both at once (they share
+    /// the `parallel` batches in flight).
     pub async fn pass(&self) -> Result<Vec<Diff>, EngineError> {
+        let sem = Arc::new(Semaphore::new(self.cfg.parallel.max(1)));
         let units = self.src.units(&self.cfg.dbs).await?;
-        self.progress.phase("source", units.iter().map(|u| u.keys).sum());
-        let mut diffs = self.scan_side(Direction::Forward, units).await?;
-        if self.cfg.extras {
-            let units = self.tgt.units(&self.cfg.dbs).await?;
-            self.progress.phase("target", units.iter().map(|u| u.keys).sum());
-            diffs.extend(self.scan_side(Direction::Extras, units).await?);
-        }
+        let source_total: u64 = units.iter().map(|u| u.keys).sum();
+        let mut diffs = if self.cfg.extras {
+            let target_units = self.tgt.units(&self.cfg.dbs).await?;
+            self.progress.phase("both sides", source_total + target_units.iter().map(|u| u.keys).sum::<u64>());
+            let (a, b) = tokio::join!(
+                self.scan_side(Direction::Forward, units, sem.clone()),
+                self.scan_side(Direction::Extras, target_units, sem)
+            );
+            let mut a = a?;
+            a.extend(b?);
+            a
+        } else {
+            self.progress.phase("source", source_total);
+            self.scan_side(Direction::Forward, units, sem).await?
+        };
         sort(&mut diffs);
         Ok(diffs)
     }
 
-    async fn scan_side(&self, dir: Direction, units: Vec<ScanUnit>) -> Result<Vec<Diff>, EngineError> {
-        let sem = Arc::new(Semaphore::new(self.cfg.parallel.max(1)));
+    async fn scan_side(
+        &self,
+        dir: Direction,
+        units: Vec<ScanUnit>,
+        sem: Arc<Semaphore>,
+    ) -> Result<Vec<Diff>, EngineError> {
         let taken = Arc::new(AtomicU64::new(0));
         let mut scanners = JoinSet::new();
         for unit in units {

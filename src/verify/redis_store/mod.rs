@@ -315,3 +315,6 @@ fn len_cmd(ty: KeyType) -> &'static [u8] {
 
 mod probe;
 mod store_impl;
+
+#[cfg(test)]
+mod tests;
