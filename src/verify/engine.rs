@@ -1,5 +1,5 @@
-//! One comparison pass over the keyspace, both directions: scan the source and check each key on
-//! the target; scan the target and find keys the source lacks. Also re-checks a list of keys
+//! One comparison pass over the keyspace, both directions at once: scan the source and check each
+//! key on the target; scan the target and find keys the source lacks. Also re-checks a list of keys
 //! (for rounds). Batches are pipelined by the stores; `parallel` batches are in flight at once.
 
 use super::bigkey;
@@ -155,22 +155,36 @@ impl<S: Store, T: Store> Engine<S, T> {
         }
     }
 
-    /// A full pass: source → target, then (if enabled) target → source.
+    /// A full pass: source → target and (if enabled) target → source, both at once (they share
+    /// the `parallel` batches in flight).
     pub async fn pass(&self) -> Result<Vec<Diff>, EngineError> {
+        let sem = Arc::new(Semaphore::new(self.cfg.parallel.max(1)));
         let units = self.src.units(&self.cfg.dbs).await?;
-        self.progress.phase("source", units.iter().map(|u| u.keys).sum());
-        let mut diffs = self.scan_side(Direction::Forward, units).await?;
-        if self.cfg.extras {
-            let units = self.tgt.units(&self.cfg.dbs).await?;
-            self.progress.phase("target", units.iter().map(|u| u.keys).sum());
-            diffs.extend(self.scan_side(Direction::Extras, units).await?);
-        }
+        let source_total: u64 = units.iter().map(|u| u.keys).sum();
+        let mut diffs = if self.cfg.extras {
+            let target_units = self.tgt.units(&self.cfg.dbs).await?;
+            self.progress.phase("both sides", source_total + target_units.iter().map(|u| u.keys).sum::<u64>());
+            let (a, b) = tokio::join!(
+                self.scan_side(Direction::Forward, units, sem.clone()),
+                self.scan_side(Direction::Extras, target_units, sem)
+            );
+            let mut a = a?;
+            a.extend(b?);
+            a
+        } else {
+            self.progress.phase("source", source_total);
+            self.scan_side(Direction::Forward, units, sem).await?
+        };
         sort(&mut diffs);
         Ok(diffs)
     }
 
-    async fn scan_side(&self, dir: Direction, units: Vec<ScanUnit>) -> Result<Vec<Diff>, EngineError> {
-        let sem = Arc::new(Semaphore::new(self.cfg.parallel.max(1)));
+    async fn scan_side(
+        &self,
+        dir: Direction,
+        units: Vec<ScanUnit>,
+        sem: Arc<Semaphore>,
+    ) -> Result<Vec<Diff>, EngineError> {
         let taken = Arc::new(AtomicU64::new(0));
         let mut scanners = JoinSet::new();
         for unit in units {
@@ -254,10 +268,11 @@ impl<S: Store, T: Store> Engine<S, T> {
         let big = self.cfg.big_threshold;
         let ops = keys.len() as u64 * cost(d);
         if self.cfg.types.is_empty() {
-            // No type filter: read both sides at once.
+            // No type filter: the source first, then the target with the source's types as
+            // hints (a container's first read goes out without asking its type).
             tokio::join!(self.lim_src.acquire(ops), self.lim_tgt.acquire(ops));
-            let (s, t) = tokio::join!(self.src.probe(db, &keys, d, big), self.tgt.probe(db, &keys, d, big));
-            let (s, t) = (s?, t?);
+            let s = self.src.probe(db, &keys, d, big).await?;
+            let t = self.tgt.probe_like(db, &keys, d, big, &s).await?;
             let keep: Vec<usize> = (0..keys.len()).filter(|&i| s[i].exists()).collect();
             self.stats.source_keys.fetch_add(keep.len() as u64, Ordering::Relaxed);
             if keep.len() == keys.len() {
@@ -278,7 +293,7 @@ impl<S: Store, T: Store> Engine<S, T> {
         }
         self.stats.source_keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
         self.lim_tgt.acquire(keys.len() as u64 * cost(d)).await;
-        let t = self.tgt.probe(db, &keys, d, big).await?;
+        let t = self.tgt.probe_like(db, &keys, d, big, &s).await?;
         self.compare_states(db, &keys, &s, &t).await
     }
 

@@ -99,6 +99,21 @@ pub trait Store: Send + Sync + 'static {
         big: u64,
     ) -> impl Future<Output = Result<Vec<KeyState>, StoreError>> + Send;
 
+    /// [`Store::probe`] of keys the other side has already read: `like[i]` is that side's state
+    /// of `keys[i]`, used only as a guess of the type to expect so that reads can be issued
+    /// without asking `TYPE` first. The result must be the same as `probe`'s whatever the guess.
+    fn probe_like(
+        &self,
+        db: u32,
+        keys: &[Bytes],
+        depth: Depth,
+        big: u64,
+        like: &[KeyState],
+    ) -> impl Future<Output = Result<Vec<KeyState>, StoreError>> + Send {
+        let _ = like;
+        self.probe(db, keys, depth, big)
+    }
+
     /// Which of these keys exist (cheap: the target→source direction only needs this).
     fn exists(&self, db: u32, keys: &[Bytes]) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 

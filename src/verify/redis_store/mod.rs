@@ -207,6 +207,22 @@ impl RedisStore {
     where
         F: Fn(&mut Pipeline, usize, &[u8]),
     {
+        let (frames, _) = self
+            .run_keys_var(db, keys, |p, i, k| {
+                push(p, i, k);
+                per
+            })
+            .await?;
+        Ok(frames)
+    }
+
+    /// Like [`Self::run_keys`] with a varying number of commands per key: `push` returns how many
+    /// it pushed. Returns the replies flat in key order and where each key's replies start
+    /// (`starts[i]..starts[i + 1]`, `starts.len() == keys.len() + 1`).
+    async fn run_keys_var<F>(&self, db: u32, keys: &[Bytes], push: F) -> Result<(Vec<Frame>, Vec<usize>), StoreError>
+    where
+        F: Fn(&mut Pipeline, usize, &[u8]) -> usize,
+    {
         let mut attempt = 0;
         loop {
             let groups: Vec<(String, Vec<usize>)> = {
@@ -222,32 +238,40 @@ impl RedisStore {
                     vec![(t.masters[0].clone(), (0..keys.len()).collect())]
                 }
             };
+            let mut counts = vec![0usize; keys.len()];
             let mut conns = Vec::with_capacity(groups.len());
             for (addr, idx) in &groups {
                 let pool = self.pool(addr, db);
                 let mut p = pool.get().await.map_err(|e| self.io(e))?;
                 for &i in idx {
-                    push(&mut p, i, &keys[i]);
+                    counts[i] = push(&mut p, i, &keys[i]);
                 }
                 p.flush().await.map_err(|e| self.io(e))?;
                 conns.push((pool, p));
             }
-            let mut out = vec![Frame::Null; keys.len() * per];
+            let mut starts = Vec::with_capacity(keys.len() + 1);
+            let mut total = 0;
+            for c in &counts {
+                starts.push(total);
+                total += c;
+            }
+            starts.push(total);
+            let mut out = vec![Frame::Null; total];
             let mut redirected = false;
             for ((pool, mut p), (_, idx)) in conns.into_iter().zip(&groups) {
                 for &i in idx {
-                    for j in 0..per {
+                    for slot in &mut out[starts[i]..starts[i + 1]] {
                         let f = p.next_reply().await.map_err(|e| self.io(e))?;
                         if let Frame::Error(m) = &f {
                             redirected |= m.starts_with(b"MOVED ") || m.starts_with(b"ASK ");
                         }
-                        out[i * per + j] = f;
+                        *slot = f;
                     }
                 }
                 pool.put(p);
             }
             if !redirected {
-                return Ok(out);
+                return Ok((out, starts));
             }
             attempt += 1;
             if attempt > REDIRECT_RETRIES {
@@ -291,3 +315,6 @@ fn len_cmd(ty: KeyType) -> &'static [u8] {
 
 mod probe;
 mod store_impl;
+
+#[cfg(test)]
+mod tests;

@@ -71,8 +71,22 @@ impl Store for RedisStore {
 
     async fn probe(&self, db: u32, keys: &[Bytes], depth: Depth, big: u64) -> Result<Vec<KeyState>, StoreError> {
         match depth {
-            Depth::Full => self.probe_full(db, keys, big).await,
+            Depth::Full => self.probe_full(db, keys, big, None).await,
             _ => self.probe_meta(db, keys, depth).await,
+        }
+    }
+
+    async fn probe_like(
+        &self,
+        db: u32,
+        keys: &[Bytes],
+        depth: Depth,
+        big: u64,
+        like: &[KeyState],
+    ) -> Result<Vec<KeyState>, StoreError> {
+        match depth {
+            Depth::Full if like.len() == keys.len() => self.probe_full(db, keys, big, Some(like)).await,
+            _ => self.probe(db, keys, depth, big).await,
         }
     }
 
