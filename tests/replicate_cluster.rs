@@ -232,3 +232,65 @@ async fn master_crash_with_live_writes_is_exact() {
     run.await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// With replicas, an LSN counts only once a replica holds it: while the replica of the written
+/// slot's master is frozen (SIGSTOP), df2redis reads and applies the new records but neither
+/// confirms, checkpoints nor ACKs them; once it runs again, everything is confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_confirmed_until_a_replica_has_it() {
+    let cluster = shared_cluster().await.unwrap();
+    let m = mock_master::MockMaster::new().shards(2).start().await.unwrap();
+    let state = state_dir("cluster-wait");
+    let status = Arc::new(Status::default());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut s = settings(&m.addr.to_string(), cluster.seed(), &state);
+    // Long enough that WAIT never times out while the replica is frozen (no retry, no refresh).
+    s.cluster.wait_timeout_ms = 30_000;
+    let run = tokio::spawn(run_with(s, stop_rx, status.clone()));
+    caught_up(&status, &m.handle).await;
+
+    let slot = key_slot(b"w");
+    let map = cluster.slot_map().await.unwrap();
+    let master = map.nodes()[map.node_of_slot(slot).unwrap()].clone();
+    let replica = master.replicas.first().expect("the shared cluster has a replica per master").clone();
+    let pid = cluster.servers().iter().find(|s| s.addr() == replica).unwrap().pid();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    let before: Vec<u64> = m.handle.offsets();
+    signal("-STOP");
+    for i in 0..50 {
+        m.handle.exec(0, &["SET", &format!("{{w}}{i}"), &i.to_string()]);
+    }
+    let want = m.handle.offsets();
+    // Wait until df2redis has read every new record (a position, not a time)...
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let read: Vec<u64> = status.snapshot().flows.iter().map(|f| f.lsn_read).collect();
+        if read == want {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "records not read: {read:?} vs {want:?}");
+        tokio::task::yield_now().await;
+    }
+    // ...and until the master has applied the first of them (later batches queue behind the
+    // first batch's WAIT on the same connection)...
+    let mut r = Reader::new(&cluster).await;
+    while r.cmd(b"{w}0", df2redis::resp::Cmd::new("GET").arg("{w}0")).await.to_string_lossy() != "0" {
+        assert!(tokio::time::Instant::now() < deadline, "the master never got the writes");
+        tokio::task::yield_now().await;
+    }
+    // ...yet nothing new is confirmed.
+    let snap = status.snapshot();
+    let written: Vec<usize> = (0..want.len()).filter(|&i| want[i] > before[i]).collect();
+    for &i in &written {
+        let f = &snap.flows[i];
+        assert!(f.lsn_confirmed <= before[i] && f.lsn_acked <= before[i], "flow {i} moved past the replica: {f:?}");
+    }
+    signal("-CONT");
+    caught_up(&status, &m.handle).await;
+    stop.send(true).unwrap();
+    run.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&state);
+}
