@@ -123,8 +123,15 @@ fn chunk_bytes(c: &Chunk) -> usize {
 }
 
 /// Rebuilds the whole value from its chunks (for one-step writes).
-pub fn chunks_to_value(ty: ValueType, chunks: Vec<Chunk>) -> Option<Value> {
+pub fn chunks_to_value(ty: ValueType, mut chunks: Vec<Chunk>) -> Option<Value> {
     use ValueType as T;
+    // The common case, a string in one piece: its bytes as they are (no copy).
+    if ty == T::String && chunks.len() == 1 {
+        if let Some(Chunk::Str(x)) = chunks.pop() {
+            return Some(Value::String(x));
+        }
+        return None;
+    }
     let mut v = match ty {
         T::String => Value::String(Bytes::new()),
         T::List | T::ListZiplist | T::ListQuicklist | T::ListQuicklist2 => Value::List(Vec::new()),
