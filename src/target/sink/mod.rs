@@ -76,6 +76,9 @@ impl ClusterSettings {
     }
 }
 
+/// Where a unit's replies go.
+type Reply = oneshot::Sender<Vec<Frame>>;
+
 /// A queued item (routed at the next seal).
 #[derive(Debug)]
 enum Item {
@@ -91,7 +94,7 @@ pub struct ClusterSink {
     shared: Arc<Shared>,
     /// Counters (shared by the session's sinks).
     pub counters: Arc<ClusterCounters>,
-    pending: Vec<(Item, Option<u64>, Option<oneshot::Sender<Vec<Frame>>>)>,
+    pending: Vec<(Item, Option<u64>, Option<Reply>)>,
     pending_cmds: usize,
     pending_bytes: usize,
     group: Option<Vec<Args>>,
