@@ -82,6 +82,21 @@ fn cpu_s(pid: u32) -> f64 {
     (f.get(10).copied().unwrap_or(0.0) + f.get(11).copied().unwrap_or(0.0)) / 100.0
 }
 
+/// Commands and socket reads redis-server processed so far (their ratio is the pipeline depth
+/// it sees).
+async fn cmds_reads(addr: &str) -> (f64, f64) {
+    let f = df2redis::testkit::command(addr, None, &df2redis::resp::Cmd::new("INFO").arg("stats")).await.expect("info");
+    let text = String::from_utf8_lossy(f.as_bytes().unwrap_or_default()).into_owned();
+    let field = |k: &str| -> f64 {
+        text.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+    };
+    (field("total_commands_processed:"), field("total_reads_processed:"))
+}
+
+fn depth(a: (f64, f64), b: (f64, f64)) -> f64 {
+    (b.0 - a.0) / (b.1 - a.1).max(1.0)
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -119,6 +134,8 @@ struct Round {
     ceiling_r: f64,
     /// redis-server CPU seconds per 1 M SETs during `redis-benchmark -r`.
     redis_r_cpu: f64,
+    /// Commands per socket read on redis-server: redis-benchmark -r, full sync, replay.
+    depth: [f64; 3],
     keys_s: f64,
     full_s: f64,
     /// CPU seconds per 1 M keys: df2redis, redis-server, mock master.
@@ -137,8 +154,10 @@ async fn round(args: &Args, bin: &PathBuf, redis: &RedisServer, source: &MockMas
     out.ceiling = redis_benchmark(&addr, 2_000_000, args.size, false);
     redis.flushall().await.expect("flushall");
     let c = cpu_s(redis.pid());
+    let d0 = cmds_reads(&addr).await;
     out.ceiling_r = redis_benchmark(&addr, 2_000_000, args.size, true);
     out.redis_r_cpu = (cpu_s(redis.pid()) - c) / 2.0;
+    out.depth[0] = depth(d0, cmds_reads(&addr).await);
     redis.flushall().await.expect("flushall");
 
     let m = source.clone().start().await.expect("mock master");
@@ -158,6 +177,7 @@ async fn round(args: &Args, bin: &PathBuf, redis: &RedisServer, source: &MockMas
     )
     .expect("config");
     let (r0, m0) = (cpu_s(redis.pid()), cpu_s(me));
+    let d0 = cmds_reads(&addr).await;
     let t0 = Instant::now();
     let mut child = Command::new(bin)
         .args(["replicate", "--config"])
@@ -174,6 +194,7 @@ async fn round(args: &Args, bin: &PathBuf, redis: &RedisServer, source: &MockMas
     let per_m = 1e6 / args.keys as f64;
     out.full_cpu = [cpu_s(pid) * per_m, (cpu_s(redis.pid()) - r0) * per_m, (cpu_s(me) - m0) * per_m];
     out.keys_s = args.keys as f64 / out.full_s;
+    out.depth[1] = depth(d0, cmds_reads(&addr).await);
 
     // Journal replay: pause df2redis, journal the records, resume and time the catch-up.
     let kill = |sig: &str| {
@@ -184,11 +205,13 @@ async fn round(args: &Args, bin: &PathBuf, redis: &RedisServer, source: &MockMas
         h.exec(0, &["SET", &format!("j:{:08}", i % 500_000), "0123456789abcdef0123456789abcdef"]);
     }
     let (c0, r0, m0) = (cpu_s(pid), cpu_s(redis.pid()), cpu_s(me));
+    let d0 = cmds_reads(&addr).await;
     let t1 = Instant::now();
     kill("-CONT");
     wait_acks(&h, "journal replay", |acks, want| acks.iter().zip(want).all(|(a, w)| a.last() == Some(w))).await;
     out.replay_s = t1.elapsed().as_secs_f64();
     out.ops_s = args.records as f64 / out.replay_s;
+    out.depth[2] = depth(d0, cmds_reads(&addr).await);
     let per_m = 1e6 / args.records as f64;
     out.replay_cpu = [(cpu_s(pid) - c0) * per_m, (cpu_s(redis.pid()) - r0) * per_m, (cpu_s(me) - m0) * per_m];
     out.rss = peak_rss_mib(pid);
@@ -235,7 +258,7 @@ async fn main() {
         let x = round(&args, &bin, &redis, &source, r).await;
         println!(
             "round {r}: ceiling {:.0} (-r {:.0}, redis {:.2} s/M) | full sync {:.0} keys/s ({:.0} % / {:.0} % of -r) cpu s/M: {} \
-             | replay {:.0} ops/s cpu s/M: {} | rss {:.0} MiB | loadavg {}",
+             | replay {:.0} ops/s cpu s/M: {} | cmds/read {:.0} / {:.0} / {:.0} | rss {:.0} MiB | loadavg {}",
             x.ceiling,
             x.ceiling_r,
             x.redis_r_cpu,
@@ -245,6 +268,9 @@ async fn main() {
             cpu3(x.full_cpu),
             x.ops_s,
             cpu3(x.replay_cpu),
+            x.depth[0],
+            x.depth[1],
+            x.depth[2],
             x.rss,
             loadavg()
         );
