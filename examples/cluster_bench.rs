@@ -1,109 +1,91 @@
-//! Full-sync throughput into a 3-master Redis Cluster: `df2redis replicate` from the mock master
-//! (N string keys of 100 bytes) against `redis-benchmark --cluster -t set -d 100 -P 64` on the
-//! same cluster in the same run. Reports keys/s of both and the ratio.
+//! Throughput into a 3-master Redis Cluster: the `df2redis replicate` binary (its own process, so
+//! its CPU is its own) from the mock master (N string keys of 100 bytes) against
+//! `redis-benchmark --cluster -t set -d 100 -P 64 -r N` on the same cluster in the same round;
+//! then a journal replay (df2redis SIGSTOPped while the master journals `--records` SETs, then
+//! SIGCONT) with the per-slot LSN markers on, or off with `--extra --no-target-marker`.
+//! Medians over `--rounds`; CPU seconds per 1 M keys of df2redis, the three masters together and
+//! the mock master (this process), which hold however loaded the machine is.
 //!
-//! `cargo run --release --example cluster_bench -- [--keys 500000] [--shards 4] [--rounds 3]`
+//! `cargo build --release --bin df2redis && cargo run --release --example cluster_bench --
+//!  [--keys 500000] [--records 500000] [--shards 4] [--rounds 3] [--extra --no-target-marker]`
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
-use df2redis::apply::conn::PipeOptions;
-use df2redis::apply::policy::{ConflictPolicy, DbMap, TypePolicies};
 use df2redis::proto::Value;
-use df2redis::replica::SourceOpts;
-use df2redis::replicate::{run_with, Settings};
-use df2redis::status::{FlowPhase, Status};
-use df2redis::target::cluster::{ClusterOpts, TargetMode};
 use df2redis::testkit::RedisCluster;
 use mock_master::dataset::Entry;
+use mock_master::MockMaster;
 
 #[derive(Parser, Debug)]
 struct Args {
     /// Keys in the dataset.
     #[arg(long, default_value_t = 500_000)]
     keys: usize,
+    /// Journal records replayed after the full sync (0: none).
+    #[arg(long, default_value_t = 500_000)]
+    records: usize,
     /// Source shards (flows).
     #[arg(long, default_value_t = 4)]
     shards: u32,
     /// Rounds (medians reported).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Commands per batch.
-    #[arg(long, default_value_t = 1024)]
-    batch: usize,
-    /// Also time the same full sync into one standalone redis-server (to see whether the source
-    /// or the cluster writer bounds the figure).
+    /// Commands per batch (`advanced.batchSize`; the default config value when absent).
     #[arg(long)]
-    standalone: bool,
+    batch: Option<usize>,
+    /// Extra arguments for `df2redis replicate` (e.g. `--no-target-marker`, `--batch-size 2048`).
+    #[arg(long, allow_hyphen_values = true, num_args = 0..)]
+    extra: Vec<String>,
 }
 
-fn settings(src: &str, seed: &str, batch: usize) -> Settings {
-    Settings {
-        task: "bench".into(),
-        source: SourceOpts {
-            addr: src.into(),
-            username: None,
-            password: None,
-            listening_port: 6380,
-            client_id: "bench".into(),
-        },
-        target: PipeOptions { addr: seed.into(), max_batches_in_flight: 64, ..Default::default() },
-        checkpoint: None,
-        checkpoint_interval: Duration::from_secs(60),
-        status_file: None,
-        dashboard: None,
-        policies: TypePolicies::default(),
-        conflict: ConflictPolicy::Overwrite,
-        dbs: DbMap::default(),
-        flush_target: true,
-        resync_flush: true,
-        marker: None,
-        queue_bytes: 32 << 20,
-        restore_max_bytes: 1 << 20,
-        batch,
-        qps: None,
-        ack_interval: Duration::from_secs(1),
-        max_retries: 1,
-        log_interval: Duration::from_secs(600),
-        cluster: ClusterOpts { mode: TargetMode::Cluster, seeds: vec![], wait_replicas: Some(0), ..Default::default() },
-    }
+/// CPU seconds (user + system) used so far by `pid`.
+fn cpu_s(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = s.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<f64> = after.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    (f.get(10).copied().unwrap_or(0.0) + f.get(11).copied().unwrap_or(0.0)) / 100.0
 }
 
-async fn ours(cluster: &RedisCluster, a: &Args) -> f64 {
-    let mut mm = mock_master::MockMaster::new().shards(a.shards);
-    let val = Bytes::from(vec![b'x'; 100]);
-    for i in 0..a.keys {
-        mm.dataset_mut().insert(0, Bytes::from(format!("key:{i:010}")), Entry::new(Value::String(val.clone())));
+fn cluster_cpu(c: &RedisCluster) -> f64 {
+    c.servers().iter().map(|s| cpu_s(s.pid())).sum()
+}
+
+/// Commands and socket reads the masters processed so far (their ratio is the pipeline depth
+/// the target sees).
+async fn cmds_reads(c: &RedisCluster) -> (f64, f64) {
+    let (mut cmds, mut reads) = (0.0, 0.0);
+    for m in c.masters().await.expect("masters") {
+        let f = df2redis::testkit::command(&m.addr, None, &df2redis::resp::Cmd::new("INFO").arg("stats"))
+            .await
+            .expect("info");
+        let text = String::from_utf8_lossy(f.as_bytes().unwrap_or_default()).into_owned();
+        let field = |k: &str| -> f64 {
+            text.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+        };
+        cmds += field("total_commands_processed:");
+        reads += field("total_reads_processed:");
     }
-    let m = mm.start().await.expect("mock master");
-    let status = Arc::new(Status::default());
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let start = Instant::now();
-    let run = tokio::spawn(run_with(settings(&m.addr.to_string(), cluster.seed(), a.batch), rx, status.clone()));
-    loop {
-        let flows = status.flows.lock().expect("status").clone();
-        if !flows.is_empty()
-            && flows.iter().all(|f| f.phase() == FlowPhase::Stable && f.lsn_confirmed.load(Ordering::Relaxed) > 0)
-        {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(600), "full sync did not finish: {}", status.log_line());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    stop.send(true).expect("stop");
-    run.await.expect("join").expect("replicate");
-    m.stop().await;
-    let mut total = 0;
-    for mst in cluster.masters().await.expect("masters") {
-        let f = df2redis::testkit::command(&mst.addr, None, &df2redis::resp::Cmd::new("DBSIZE")).await.expect("dbsize");
-        total += f.as_int().unwrap_or(0);
-    }
-    assert_eq!(total as usize, a.keys, "keys on the cluster");
-    a.keys as f64 / secs
+    (cmds, reads)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe.parent().and_then(|p| p.parent()).expect("target dir").join("df2redis");
+    assert!(bin.exists(), "{} missing: run `cargo build --release --bin df2redis` first", bin.display());
+    bin
 }
 
 async fn redis_benchmark(cluster: &RedisCluster, n: usize) -> f64 {
@@ -121,62 +103,186 @@ async fn redis_benchmark(cluster: &RedisCluster, n: usize) -> f64 {
     num.parse().unwrap_or_else(|_| panic!("cannot parse redis-benchmark output: {text}"))
 }
 
+/// Polls the master every millisecond (a bench: the observer must not wake on every write).
+async fn wait_acks(h: &mock_master::Handle, what: &str, pred: impl Fn(&[Vec<u64>], &[u64]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let want = h.offsets();
+        if h.sessions().last().is_some_and(|s| pred(&s.acks, &want)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Round {
+    ceiling: f64,
+    /// CPU s per 1 M SETs of the masters during redis-benchmark.
+    ceiling_cpu: f64,
+    keys_s: f64,
+    /// Commands per socket read on the masters: redis-benchmark, full sync.
+    depth: [f64; 2],
+    /// CPU s per 1 M keys: df2redis, masters, mock master.
+    full_cpu: [f64; 3],
+    ops_s: f64,
+    replay_cpu: [f64; 3],
+}
+
+async fn round(a: &Args, bin: &PathBuf, cluster: &RedisCluster, source: &MockMaster, r: usize) -> Round {
+    let me = std::process::id();
+    let mut out = Round::default();
+    cluster.flushall().await.expect("flush");
+    let c0 = cluster_cpu(cluster);
+    let (k0, n0) = cmds_reads(cluster).await;
+    out.ceiling = redis_benchmark(cluster, a.keys).await;
+    out.ceiling_cpu = (cluster_cpu(cluster) - c0) * 1e6 / a.keys as f64;
+    let (k1, n1) = cmds_reads(cluster).await;
+    out.depth[0] = (k1 - k0) / (n1 - n0).max(1.0);
+    cluster.flushall().await.expect("flush");
+
+    let m = source.clone().start().await.expect("mock master");
+    let h = m.handle.clone();
+    let state = std::env::temp_dir().join(format!("df2redis-cbench-{}-{r}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).expect("state dir");
+    let cfg = state.join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "taskName: bench\nstateDir: {s}\nstatusFile: {s}/status.json\nsource: {{addr: '{}'}}\n\
+             target: {{type: redis-cluster, addr: '{}'}}\n\
+             checkpoint: {{enabled: true, intervalSeconds: 10, path: {s}/checkpoint.json}}\n{}",
+            m.addr,
+            cluster.seed(),
+            a.batch.map(|b| format!("advanced: {{batchSize: {b}}}\n")).unwrap_or_default(),
+            s = state.display()
+        ),
+    )
+    .expect("config");
+    let (r0, m0) = (cluster_cpu(cluster), cpu_s(me));
+    let (k0, n0) = cmds_reads(cluster).await;
+    let t0 = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["replicate", "--config"])
+        .arg(&cfg)
+        .args(["--flush-target", "--log-interval", "3600"])
+        .args(&a.extra)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn df2redis");
+    let pid = child.id();
+    wait_acks(&h, "full sync", |acks, want| acks.len() == want.len() && acks.iter().all(|a| !a.is_empty())).await;
+    let secs = t0.elapsed().as_secs_f64();
+    let per_m = 1e6 / a.keys as f64;
+    out.full_cpu = [cpu_s(pid) * per_m, (cluster_cpu(cluster) - r0) * per_m, (cpu_s(me) - m0) * per_m];
+    out.keys_s = a.keys as f64 / secs;
+    let (k1, n1) = cmds_reads(cluster).await;
+    out.depth[1] = (k1 - k0) / (n1 - n0).max(1.0);
+    let mut total = 0;
+    for mst in cluster.masters().await.expect("masters") {
+        let f = df2redis::testkit::command(&mst.addr, None, &df2redis::resp::Cmd::new("DBSIZE")).await.expect("dbsize");
+        total += f.as_int().unwrap_or(0);
+    }
+    // The per-slot marker hashes are keys too (one per slot written in stable sync: none yet).
+    assert!(total as usize >= a.keys, "keys on the cluster: {total} < {}", a.keys);
+
+    if a.records > 0 {
+        let kill = |sig: &str| {
+            Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill");
+        };
+        kill("-STOP");
+        for i in 0..a.records {
+            h.exec(0, &["SET", &format!("j:{:08}", i % 500_000), "0123456789abcdef0123456789abcdef"]);
+        }
+        let (c0, r0, m0) = (cpu_s(pid), cluster_cpu(cluster), cpu_s(me));
+        let t1 = Instant::now();
+        kill("-CONT");
+        wait_acks(&h, "journal replay", |acks, want| acks.iter().zip(want).all(|(a, w)| a.last() == Some(w))).await;
+        out.ops_s = a.records as f64 / t1.elapsed().as_secs_f64();
+        let per_m = 1e6 / a.records as f64;
+        out.replay_cpu = [(cpu_s(pid) - c0) * per_m, (cluster_cpu(cluster) - r0) * per_m, (cpu_s(me) - m0) * per_m];
+    }
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+    let st = child.wait().expect("wait");
+    assert!(st.success(), "df2redis exited with {st}");
+    m.stop().await;
+    let _ = std::fs::remove_dir_all(&state);
+    out
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-#[tokio::main]
+fn cpu3(c: [f64; 3]) -> String {
+    format!("df2redis {:.2} / masters {:.2} / mock {:.2}", c[0], c[1], c[2])
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
     let a = Args::parse();
+    let bin = binary();
     let cluster = RedisCluster::start(3, 0).await.expect("cluster");
-    let (mut us, mut them) = (Vec::new(), Vec::new());
-    for r in 0..a.rounds {
-        cluster.flushall().await.expect("flush");
-        let b = redis_benchmark(&cluster, a.keys).await;
-        cluster.flushall().await.expect("flush");
-        let o = ours(&cluster, &a).await;
-        println!(
-            "round {r}: df2redis full sync {o:.0} keys/s, redis-benchmark --cluster -P 64 {b:.0} SET/s ({:.1} %)",
-            100.0 * o / b
-        );
-        us.push(o);
-        them.push(b);
+    let mut source = MockMaster::new().shards(a.shards);
+    let val = Bytes::from(vec![b'x'; 100]);
+    // Keys are slices of one buffer: the master's snapshot clones them without allocating.
+    let names = Bytes::from((0..a.keys).flat_map(|i| format!("key:{i:010}").into_bytes()).collect::<Vec<u8>>());
+    for i in 0..a.keys {
+        source.dataset_mut().insert(0, names.slice(i * 14..(i + 1) * 14), Entry::new(Value::String(val.clone())));
     }
-    if a.standalone {
-        let single = df2redis::testkit::RedisServer::start().await.expect("redis-server");
-        let mut st = a.keys;
-        let mut mm = mock_master::MockMaster::new().shards(a.shards);
-        let val = Bytes::from(vec![b'x'; 100]);
-        for i in 0..a.keys {
-            mm.dataset_mut().insert(0, Bytes::from(format!("key:{i:010}")), Entry::new(Value::String(val.clone())));
-        }
-        let m = mm.start().await.expect("mock master");
-        let status = Arc::new(Status::default());
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let mut set = settings(&m.addr.to_string(), single.addr(), a.batch);
-        set.cluster.mode = TargetMode::Standalone;
-        let start = Instant::now();
-        let run = tokio::spawn(run_with(set, rx, status.clone()));
-        loop {
-            let flows = status.flows.lock().expect("status").clone();
-            if !flows.is_empty()
-                && flows.iter().all(|f| f.phase() == FlowPhase::Stable && f.lsn_confirmed.load(Ordering::Relaxed) > 0)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        st = (st as f64 / start.elapsed().as_secs_f64()) as usize;
-        stop.send(true).expect("stop");
-        run.await.expect("join").expect("replicate");
-        println!("standalone target, same source: {st} keys/s");
-    }
-    let (o, b) = (median(us), median(them));
     println!(
-        "median: df2redis {o:.0} keys/s vs redis-benchmark {b:.0} SET/s = {:.1} % ({} keys, {} flows, 3 masters)",
-        100.0 * o / b,
+        "{} keys, {} journal SETs, {} flows, 3 masters, extra {:?}; loadavg {}",
         a.keys,
-        a.shards
+        a.records,
+        a.shards,
+        a.extra,
+        loadavg()
     );
+    let mut rounds = Vec::new();
+    for r in 0..a.rounds.max(1) {
+        let x = round(&a, &bin, &cluster, &source, r).await;
+        println!(
+            "round {r}: redis-benchmark --cluster {:.0} SET/s (masters {:.2} s/M, {:.0} cmds/read) | full sync {:.0} keys/s ({:.0} %, {:.0} cmds/read) cpu s/M: {} \
+             | replay {:.0} ops/s cpu s/M: {} | loadavg {}",
+            x.ceiling,
+            x.ceiling_cpu,
+            x.depth[0],
+            x.keys_s,
+            100.0 * x.keys_s / x.ceiling,
+            x.depth[1],
+            cpu3(x.full_cpu),
+            x.ops_s,
+            cpu3(x.replay_cpu),
+            loadavg()
+        );
+        rounds.push(x);
+    }
+    let med = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
+    println!("medians of {} rounds (loadavg now {}):", rounds.len(), loadavg());
+    println!(
+        "  redis-benchmark --cluster -t set -d 100 -P 64 -r N: {:.0} SET/s, masters {:.2} CPU s per 1 M SETs",
+        med(&|x| x.ceiling),
+        med(&|x| x.ceiling_cpu)
+    );
+    println!(
+        "  full sync: {:.0} keys/s = {:.0} % of it (per-round ratios); CPU s per 1 M keys: df2redis {:.2}, masters {:.2}, mock {:.2}",
+        med(&|x| x.keys_s),
+        100.0 * med(&|x| x.keys_s / x.ceiling),
+        med(&|x| x.full_cpu[0]),
+        med(&|x| x.full_cpu[1]),
+        med(&|x| x.full_cpu[2])
+    );
+    if a.records > 0 {
+        println!(
+            "  journal replay: {:.0} ops/s; CPU s per 1 M records: df2redis {:.2}, masters {:.2}, mock {:.2}",
+            med(&|x| x.ops_s),
+            med(&|x| x.replay_cpu[0]),
+            med(&|x| x.replay_cpu[1]),
+            med(&|x| x.replay_cpu[2])
+        );
+    }
 }

@@ -1,16 +1,21 @@
 //! Replication benchmark: full sync of a generated dataset and journal replay ops/s of the
 //! `df2redis replicate` binary (a separate process, so its peak RSS is its own) from the mock
 //! master into a local redis-server, against the same Redis's pipelined ingest ceiling
-//! (`redis-benchmark -t set -d 100 -P 64`) measured in the same run.
+//! (`redis-benchmark -t set -d 100 -P 64`, one key and `-r` distinct keys) measured in the same
+//! round. Medians over `--rounds`.
 //!
 //! `cargo build --release --bin df2redis && cargo run --release --example replicate_bench --
-//!  [--keys 1000000] [--size 100] [--records 1000000] [--shards 2]`
+//!  [--keys 1000000] [--size 100] [--records 1000000] [--shards 2] [--rounds 3]`
 //!
 //! Full sync: from process start until every flow sent its first ACK (the target confirmed the
 //! whole snapshot). Journal replay: the process is paused (SIGSTOP) while `--records` SETs are
 //! journaled by the master, then resumed (SIGCONT); replay time is until the ACKs reach the
-//! master's offsets. Peak RSS: VmHWM of the df2redis process. CPU seconds of df2redis and
-//! redis-server per phase show which side limits (the mock master runs in this process).
+//! master's offsets. Peak RSS: VmHWM of the df2redis process.
+//!
+//! The machine may be shared, so besides wall-clock rates the bench reports CPU seconds per
+//! 1 M keys (records) of df2redis, redis-server and the mock master (this process) per phase,
+//! and redis-server's CPU per 1 M SETs during `redis-benchmark -r`: when ours is close to that,
+//! the target, not df2redis, bounds the rate.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -36,6 +41,9 @@ struct Args {
     /// Shards (flows) of the mock master.
     #[arg(long, default_value_t = 2)]
     shards: u32,
+    /// Rounds (medians reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Extra arguments for `df2redis replicate` (e.g. `--queue-mib 64`).
     #[arg(long, allow_hyphen_values = true, num_args = 0..)]
     extra: Vec<String>,
@@ -74,6 +82,30 @@ fn cpu_s(pid: u32) -> f64 {
     (f.get(10).copied().unwrap_or(0.0) + f.get(11).copied().unwrap_or(0.0)) / 100.0
 }
 
+/// Commands and socket reads redis-server processed so far (their ratio is the pipeline depth
+/// it sees).
+async fn cmds_reads(addr: &str) -> (f64, f64) {
+    let f = df2redis::testkit::command(addr, None, &df2redis::resp::Cmd::new("INFO").arg("stats")).await.expect("info");
+    let text = String::from_utf8_lossy(f.as_bytes().unwrap_or_default()).into_owned();
+    let field = |k: &str| -> f64 {
+        text.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+    };
+    (field("total_commands_processed:"), field("total_reads_processed:"))
+}
+
+fn depth(a: (f64, f64), b: (f64, f64)) -> f64 {
+    (b.0 - a.0) / (b.1 - a.1).max(1.0)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let bin = exe.parent().and_then(|p| p.parent()).expect("target dir").join("df2redis");
@@ -81,36 +113,56 @@ fn binary() -> PathBuf {
     bin
 }
 
+/// Polls the master's observable state every millisecond (a bench, not a test: polling keeps
+/// the observer from waking on every byte the master writes).
 async fn wait_acks(h: &mock_master::Handle, what: &str, pred: impl Fn(&[Vec<u64>], &[u64]) -> bool) {
-    h.wait_until(what, Duration::from_secs(600), |h| {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
         let want = h.offsets();
-        h.sessions().last().is_some_and(|s| pred(&s.acks, &want))
-    })
-    .await
-    .expect(what);
+        if h.sessions().last().is_some_and(|s| pred(&s.acks, &want)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
-async fn main() {
-    let args = Args::parse();
-    let bin = binary();
-    let redis = RedisServer::start().await.expect("start redis-server");
-    let addr = redis.addr().to_string();
-    redis.flushall().await.expect("flushall");
-    let ceiling = redis_benchmark(&addr, 2_000_000, args.size, false);
-    redis.flushall().await.expect("flushall");
-    let ceiling_r = redis_benchmark(&addr, 2_000_000, args.size, true);
-    redis.flushall().await.expect("flushall");
-    println!("redis-benchmark -t set -d {} -P 64: {ceiling:.0} ops/s (-r 2000000: {ceiling_r:.0} ops/s)", args.size);
+/// Figures of one round.
+#[derive(Debug, Clone, Copy, Default)]
+struct Round {
+    ceiling: f64,
+    ceiling_r: f64,
+    /// redis-server CPU seconds per 1 M SETs during `redis-benchmark -r`.
+    redis_r_cpu: f64,
+    /// Commands per socket read on redis-server: redis-benchmark -r, full sync, replay.
+    depth: [f64; 3],
+    keys_s: f64,
+    full_s: f64,
+    /// CPU seconds per 1 M keys: df2redis, redis-server, mock master.
+    full_cpu: [f64; 3],
+    ops_s: f64,
+    replay_s: f64,
+    replay_cpu: [f64; 3],
+    rss: f64,
+}
 
-    let mut m = MockMaster::new().shards(args.shards);
-    let value = Bytes::from(vec![b'v'; args.size]);
-    for i in 0..args.keys {
-        m.dataset_mut().insert(0, Bytes::from(format!("key:{i:010}")), Entry::new(Value::String(value.clone())));
-    }
-    let m = m.start().await.expect("mock master");
+async fn round(args: &Args, bin: &PathBuf, redis: &RedisServer, source: &MockMaster, r: usize) -> Round {
+    let addr = redis.addr().to_string();
+    let me = std::process::id();
+    let mut out = Round::default();
+    redis.flushall().await.expect("flushall");
+    out.ceiling = redis_benchmark(&addr, 2_000_000, args.size, false);
+    redis.flushall().await.expect("flushall");
+    let c = cpu_s(redis.pid());
+    let d0 = cmds_reads(&addr).await;
+    out.ceiling_r = redis_benchmark(&addr, 2_000_000, args.size, true);
+    out.redis_r_cpu = (cpu_s(redis.pid()) - c) / 2.0;
+    out.depth[0] = depth(d0, cmds_reads(&addr).await);
+    redis.flushall().await.expect("flushall");
+
+    let m = source.clone().start().await.expect("mock master");
     let h = m.handle.clone();
-    let state = std::env::temp_dir().join(format!("df2redis-bench-{}", std::process::id()));
+    let state = std::env::temp_dir().join(format!("df2redis-bench-{}-{r}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
     std::fs::create_dir_all(&state).expect("state dir");
     let cfg = state.join("config.yaml");
@@ -124,9 +176,10 @@ async fn main() {
         ),
     )
     .expect("config");
-    let redis_base = cpu_s(redis.pid());
+    let (r0, m0) = (cpu_s(redis.pid()), cpu_s(me));
+    let d0 = cmds_reads(&addr).await;
     let t0 = Instant::now();
-    let mut child = Command::new(&bin)
+    let mut child = Command::new(bin)
         .args(["replicate", "--config"])
         .arg(&cfg)
         .args(["--flush-target", "--log-interval", "3600"])
@@ -137,46 +190,125 @@ async fn main() {
         .expect("spawn df2redis");
     let pid = child.id();
     wait_acks(&h, "full sync", |acks, want| acks.len() == want.len() && acks.iter().all(|a| !a.is_empty())).await;
-    let full = t0.elapsed().as_secs_f64();
-    let (cpu_full, redis_full) = (cpu_s(pid), cpu_s(redis.pid()) - redis_base);
-    let keys_per_s = args.keys as f64 / full;
-    let rss_full = peak_rss_mib(pid);
+    out.full_s = t0.elapsed().as_secs_f64();
+    let per_m = 1e6 / args.keys as f64;
+    out.full_cpu = [cpu_s(pid) * per_m, (cpu_s(redis.pid()) - r0) * per_m, (cpu_s(me) - m0) * per_m];
+    out.keys_s = args.keys as f64 / out.full_s;
+    out.depth[1] = depth(d0, cmds_reads(&addr).await);
 
     // Journal replay: pause df2redis, journal the records, resume and time the catch-up.
     let kill = |sig: &str| {
         Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill");
     };
     kill("-STOP");
-    let tw = Instant::now();
     for i in 0..args.records {
         h.exec(0, &["SET", &format!("j:{:08}", i % 500_000), "0123456789abcdef0123456789abcdef"]);
     }
-    let gen = tw.elapsed().as_secs_f64();
+    let (c0, r0, m0) = (cpu_s(pid), cpu_s(redis.pid()), cpu_s(me));
+    let d0 = cmds_reads(&addr).await;
     let t1 = Instant::now();
-    let (c0, r0) = (cpu_s(pid), cpu_s(redis.pid()));
     kill("-CONT");
     wait_acks(&h, "journal replay", |acks, want| acks.iter().zip(want).all(|(a, w)| a.last() == Some(w))).await;
-    let replay = t1.elapsed().as_secs_f64();
-    let ops = args.records as f64 / replay;
-    let (cpu_replay, redis_replay) = (cpu_s(pid) - c0, cpu_s(redis.pid()) - r0);
-    let rss = peak_rss_mib(pid);
+    out.replay_s = t1.elapsed().as_secs_f64();
+    out.ops_s = args.records as f64 / out.replay_s;
+    out.depth[2] = depth(d0, cmds_reads(&addr).await);
+    let per_m = 1e6 / args.records as f64;
+    out.replay_cpu = [(cpu_s(pid) - c0) * per_m, (cpu_s(redis.pid()) - r0) * per_m, (cpu_s(me) - m0) * per_m];
+    out.rss = peak_rss_mib(pid);
     kill("-TERM");
     let st = child.wait().expect("wait");
+    assert!(st.success(), "df2redis exited with {st}");
+    m.stop().await;
+    let _ = std::fs::remove_dir_all(&state);
+    out
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn cpu3(c: [f64; 3]) -> String {
+    format!("df2redis {:.2} / redis {:.2} / mock {:.2}", c[0], c[1], c[2])
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() {
+    let args = Args::parse();
+    let bin = binary();
+    let redis = RedisServer::start().await.expect("start redis-server");
+    let mut source = MockMaster::new().shards(args.shards);
+    let value = Bytes::from(vec![b'v'; args.size]);
+    // Keys are slices of one buffer: the master's snapshot clones them without allocating.
+    let names = Bytes::from((0..args.keys).flat_map(|i| format!("key:{i:010}").into_bytes()).collect::<Vec<u8>>());
+    for i in 0..args.keys {
+        source.dataset_mut().insert(0, names.slice(i * 14..(i + 1) * 14), Entry::new(Value::String(value.clone())));
+    }
     println!(
-        "full sync: {} keys of {} B in {full:.2} s = {keys_per_s:.0} keys/s = {:.0} % of the redis-benchmark ceiling ({:.0} % of -r)",
+        "{} keys of {} B, {} journal SETs, {} flows, {} rounds; loadavg {}",
         args.keys,
         args.size,
-        100.0 * keys_per_s / ceiling,
-        100.0 * keys_per_s / ceiling_r
+        args.records,
+        args.shards,
+        args.rounds,
+        loadavg()
+    );
+    let mut rounds = Vec::new();
+    for r in 0..args.rounds.max(1) {
+        let x = round(&args, &bin, &redis, &source, r).await;
+        println!(
+            "round {r}: ceiling {:.0} (-r {:.0}, redis {:.2} s/M) | full sync {:.0} keys/s ({:.0} % / {:.0} % of -r) cpu s/M: {} \
+             | replay {:.0} ops/s cpu s/M: {} | cmds/read {:.0} / {:.0} / {:.0} | rss {:.0} MiB | loadavg {}",
+            x.ceiling,
+            x.ceiling_r,
+            x.redis_r_cpu,
+            x.keys_s,
+            100.0 * x.keys_s / x.ceiling,
+            100.0 * x.keys_s / x.ceiling_r,
+            cpu3(x.full_cpu),
+            x.ops_s,
+            cpu3(x.replay_cpu),
+            x.depth[0],
+            x.depth[1],
+            x.depth[2],
+            x.rss,
+            loadavg()
+        );
+        rounds.push(x);
+    }
+    let med = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
+    let ratio = med(&|x| x.keys_s / x.ceiling);
+    let ratio_r = med(&|x| x.keys_s / x.ceiling_r);
+    println!("medians of {} rounds (loadavg now {}):", rounds.len(), loadavg());
+    println!(
+        "  redis-benchmark -t set -d {} -P 64: {:.0} ops/s; with -r: {:.0} ops/s, redis-server {:.2} CPU s per 1 M SETs",
+        args.size,
+        med(&|x| x.ceiling),
+        med(&|x| x.ceiling_r),
+        med(&|x| x.redis_r_cpu)
     );
     println!(
-        "journal replay: {} records in {replay:.2} s = {ops:.0} ops/s (journal generated in {gen:.2} s while paused)",
-        args.records
+        "  full sync: {:.0} keys/s ({:.2} s) = {:.0} % of the one-key ceiling, {:.0} % of the -r ceiling (per-round ratios); \
+         CPU s per 1 M keys: df2redis {:.2}, redis-server {:.2}, mock master {:.2}",
+        med(&|x| x.keys_s),
+        med(&|x| x.full_s),
+        100.0 * ratio,
+        100.0 * ratio_r,
+        med(&|x| x.full_cpu[0]),
+        med(&|x| x.full_cpu[1]),
+        med(&|x| x.full_cpu[2])
     );
     println!(
-        "CPU: full sync df2redis {cpu_full:.2} s, redis-server {redis_full:.2} s (of {full:.2} s); \
-         replay df2redis {cpu_replay:.2} s, redis-server {redis_replay:.2} s (of {replay:.2} s)"
+        "  journal replay: {:.0} ops/s ({:.2} s); CPU s per 1 M records: df2redis {:.2}, redis-server {:.2}, mock master {:.2}",
+        med(&|x| x.ops_s),
+        med(&|x| x.replay_s),
+        med(&|x| x.replay_cpu[0]),
+        med(&|x| x.replay_cpu[1]),
+        med(&|x| x.replay_cpu[2])
     );
-    println!("df2redis peak RSS: {rss_full:.0} MiB after full sync, {rss:.0} MiB at the end; exit {st}");
-    let _ = std::fs::remove_dir_all(&state);
+    println!(
+        "  df2redis peak RSS: {:.0} MiB (max {:.0})",
+        med(&|x| x.rss),
+        rounds.iter().map(|x| x.rss).fold(0.0, f64::max)
+    );
 }

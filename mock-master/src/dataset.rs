@@ -79,15 +79,20 @@ impl Dataset {
 
     /// The keys of shard `shard` of `shards`, per database: `(db, key, entry)` in key order.
     pub fn shard_entries(&self, shard: u32, shards: u32) -> BTreeMap<(u32, Bytes), Entry> {
-        let mut out = BTreeMap::new();
+        self.shard_cuts(shards).into_iter().nth(shard as usize).unwrap_or_default()
+    }
+
+    /// Every shard's keys at once (one pass over the dataset; each map bulk-built from keys
+    /// already in order), as `shard_entries` would give them one by one.
+    pub fn shard_cuts(&self, shards: u32) -> Vec<BTreeMap<(u32, Bytes), Entry>> {
+        let shards = shards.max(1);
+        let mut parts: Vec<Vec<((u32, Bytes), Entry)>> = (0..shards).map(|_| Vec::new()).collect();
         for (db, m) in self.dbs.iter().enumerate() {
             for (k, e) in m {
-                if shard_of(k, shards) == shard {
-                    out.insert((db as u32, k.clone()), e.clone());
-                }
+                parts[shard_of(k, shards) as usize].push(((db as u32, k.clone()), e.clone()));
             }
         }
-        out
+        parts.into_iter().map(BTreeMap::from_iter).collect()
     }
 
     /// Drops keys that expired at `now_ms`; returns them as `(db, key)`.

@@ -1,7 +1,13 @@
 //! One flow connection's writer: the RDB part (header, snapshot entries, journal blobs, compressed
 //! blocks, tagged chunks, FULLSYNC_END), the switch to stable sync (JOURNAL_OFFSET, EOF, token),
 //! and the journal stream with LSN markers; plus the byte sink that injects flow faults.
+//!
+//! The bytes are the same whatever the write sizes: the sink gathers them into large socket
+//! writes (flushed whenever the flow has nothing more to send, before any stall or close), and
+//! the snapshot takes entries a batch at a time, so serving costs little next to a replica.
 
+use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +28,10 @@ use crate::release::Release;
 const FLUSH_AT: usize = 8 << 10;
 /// LSN markers go out after a record once more than this many ms passed since the last one.
 const LSN_MARKER_INTERVAL_MS: u64 = 3000;
+/// The sink writes to the socket once this much is gathered (and whenever the flow goes idle).
+const WRITE_AT: usize = 256 << 10;
+/// Snapshot entries taken from the shard per lock.
+const SNAPSHOT_BATCH: usize = 64;
 
 /// The connection was closed on purpose (fault) or failed.
 #[derive(Debug)]
@@ -30,7 +40,12 @@ struct Closed;
 /// Writes bytes to the socket, counting them and applying this flow's faults.
 struct Sink {
     w: OwnedWriteHalf,
+    /// Stream position: bytes handed to the sink (fault offsets count these).
     written: u64,
+    /// Gathered bytes not on the socket yet.
+    buf: Vec<u8>,
+    /// Bytes on the socket (what `bytes_sent` reports).
+    on_socket: u64,
     faults: FlowFaults,
     shared: Arc<Shared>,
     sid: u64,
@@ -39,12 +54,12 @@ struct Sink {
 
 impl Sink {
     async fn write(&mut self, data: &[u8]) -> Result<(), Closed> {
-        let mut data = data.to_vec();
+        let mut data = Cow::Borrowed(data);
         let start = self.written;
         let end = start + data.len() as u64;
         if let Some((fi, off)) = self.faults.flip {
             if off >= start && off < end {
-                data[(off - start) as usize] ^= 0xff;
+                data.to_mut()[(off - start) as usize] ^= 0xff;
                 self.faults.flip = None;
                 self.shared.lock().fault_fired[fi] = true;
             }
@@ -54,6 +69,7 @@ impl Sink {
             if off >= start && off < end {
                 let cut = (off - start) as usize;
                 self.raw(&data[..cut]).await?;
+                self.drain().await?;
                 pos = cut;
                 self.faults.stall = None;
                 self.shared.lock().fault_fired[fi] = true;
@@ -64,6 +80,7 @@ impl Sink {
             if off >= start && off < end {
                 let cut = (off - start) as usize;
                 self.raw(&data[pos.min(cut)..cut]).await?;
+                self.drain().await?;
                 self.shared.lock().fault_fired[fi] = true;
                 let _ = self.w.shutdown().await;
                 return Err(Closed);
@@ -76,25 +93,54 @@ impl Sink {
         if data.is_empty() {
             return Ok(());
         }
+        self.written += data.len() as u64;
         if let Some(rate) = self.faults.throttle {
+            self.drain().await?;
             for piece in data.chunks(1024) {
                 self.w.write_all(piece).await.map_err(|_| Closed)?;
+                self.on_socket += piece.len() as u64;
                 tokio::time::sleep(Duration::from_micros(piece.len() as u64 * 1_000_000 / rate.max(1))).await;
             }
-        } else {
-            self.w.write_all(data).await.map_err(|_| Closed)?;
+            self.report();
+            return Ok(());
         }
-        self.written += data.len() as u64;
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= WRITE_AT {
+            self.drain().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the gathered bytes to the socket.
+    async fn drain(&mut self) -> Result<(), Closed> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let r = self.w.write_all(&self.buf).await;
+        self.on_socket += self.buf.len() as u64;
+        self.buf.clear();
+        r.map_err(|_| Closed)?;
+        self.report();
+        Ok(())
+    }
+
+    /// Publishes the bytes on the socket.
+    fn report(&self) {
         {
             let mut st = self.shared.lock();
             if let Some(Some(slot)) = st.sessions.get_mut(&self.sid).map(|s| s.flows.get_mut(self.idx as usize)) {
                 if let Some(s) = slot.as_mut() {
-                    s.bytes_sent = self.written;
+                    s.bytes_sent = self.on_socket;
                 }
             }
         }
         self.shared.bump();
-        Ok(())
+    }
+
+    /// Drains what is gathered, then closes the write side.
+    async fn close(&mut self) {
+        let _ = self.drain().await;
+        let _ = self.w.shutdown().await;
     }
 }
 
@@ -131,7 +177,7 @@ enum Stage {
 
 enum Work {
     Msgs(Vec<FlowMsg>),
-    Snapshot(u32, Bytes, Entry),
+    Snapshot(Vec<((u32, Bytes), Entry)>),
     End,
     Idle,
     Gone,
@@ -150,6 +196,9 @@ struct FlowWriter {
     sink: Sink,
     stage: Stage,
     batch: Vec<u8>,
+    /// Snapshot entries taken from the shard and not written yet (a write to one of them
+    /// already queued its journal record, which must follow the entry).
+    snap: VecDeque<((u32, Bytes), Entry)>,
     cur_db: Option<u32>,
     journal_db: Option<u32>,
     next_stream_id: u32,
@@ -174,7 +223,7 @@ pub async fn run(shared: Arc<Shared>, sid: u64, idx: u32, conn: u64, w: OwnedWri
             st.cfg.release.lsn_markers(cv),
         )
     };
-    let sink = Sink { w, written: 0, faults, shared: shared.clone(), sid, idx };
+    let sink = Sink { w, written: 0, buf: Vec::new(), on_socket: 0, faults, shared: shared.clone(), sid, idx };
     let mut fw = FlowWriter {
         shared,
         sid,
@@ -188,6 +237,7 @@ pub async fn run(shared: Arc<Shared>, sid: u64, idx: u32, conn: u64, w: OwnedWri
         sink,
         stage: Stage::Waiting,
         batch: Vec::new(),
+        snap: VecDeque::new(),
         cur_db: None,
         journal_db: None,
         next_stream_id: 1,
@@ -208,7 +258,7 @@ pub async fn run(shared: Arc<Shared>, sid: u64, idx: u32, conn: u64, w: OwnedWri
         drop(st);
         fw.shared.bump();
     }
-    let _ = fw.sink.w.shutdown().await;
+    fw.sink.close().await;
 }
 
 impl FlowWriter {
@@ -237,13 +287,18 @@ impl FlowWriter {
             return Work::Msgs(slot.queue.drain(..).collect());
         }
         if self.stage == Stage::Rdb && slot.snapshotting && !slot.fullsync_end_sent {
-            return match slot.remaining.pop_first() {
-                Some(((db, key), e)) => Work::Snapshot(db, key, e),
-                None => {
-                    slot.fullsync_end_sent = true;
-                    Work::End
+            let mut taken = Vec::new();
+            while taken.len() < SNAPSHOT_BATCH {
+                match slot.remaining.pop_first() {
+                    Some(item) => taken.push(item),
+                    None => break,
                 }
-            };
+            }
+            if !taken.is_empty() {
+                return Work::Snapshot(taken);
+            }
+            slot.fullsync_end_sent = true;
+            return Work::End;
         }
         Work::Idle
     }
@@ -255,9 +310,15 @@ impl FlowWriter {
                 Work::Gone => return Ok(()),
                 Work::Idle => {
                     self.flush().await?;
+                    self.sink.drain().await?;
                     notify.notified().await;
                 }
-                Work::Snapshot(db, key, e) => self.entry(db, &key, &e).await?,
+                Work::Snapshot(taken) => {
+                    self.snap.extend(taken);
+                    while let Some(((db, key), e)) = self.snap.pop_front() {
+                        self.entry(db, &key, &e).await?;
+                    }
+                }
                 Work::End => {
                     encode::fullsync_end(&mut self.batch);
                     self.flush().await?;
@@ -375,9 +436,9 @@ impl FlowWriter {
             }
             (close_flow, restart)
         };
-        self.shared.bump();
         if close_flow || restart {
-            let _ = self.sink.w.shutdown().await;
+            self.shared.bump();
+            self.sink.close().await;
             return Err(Closed);
         }
         Ok(())
@@ -432,8 +493,9 @@ impl FlowWriter {
             };
             let mut out = Vec::new();
             while let Some(FlowMsg::Record(_, rec, _)) = slot.queue.front() {
+                let pending = |a: &Bytes| &a[..] == key || self.snap.iter().any(|((_, k), _)| k == a);
                 let touches = match &rec.op {
-                    JournalOp::Command { args, .. } => args.iter().skip(1).any(|a| &a[..] == key),
+                    JournalOp::Command { args, .. } => args.iter().skip(1).any(pending),
                     _ => false,
                 };
                 if touches {

@@ -244,9 +244,10 @@ fn sync(st: &mut State, a: &[Bytes]) -> Result<Reply, Reply> {
     let shards = st.shards();
     let incremental = matches!(rel.partial_sync(), PartialSync::IncrementalSnapshot | PartialSync::LastMasterOnly);
     let now = st.cfg.clock.now_ms();
+    let mut cuts = st.data.shard_cuts(shards).into_iter();
     for idx in 0..shards {
         let backlog: Vec<_> = st.journals[idx as usize].backlog.iter().cloned().collect();
-        let cut = st.data.shard_entries(idx, shards);
+        let cut = cuts.next().unwrap_or_default();
         let Some(Some(slot)) = st.sessions.get_mut(&sid).map(|s| &mut s.flows[idx as usize]) else {
             continue;
         };

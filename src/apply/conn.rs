@@ -61,8 +61,9 @@ pub enum Tag {
 struct Batch {
     /// Reply count.
     n: usize,
-    /// Names (lossy) of the commands, kept only for error messages: (index, text).
-    names: Vec<(usize, String)>,
+    /// Name and first argument of the commands, kept only for error messages (made text only
+    /// then): (index, name, first argument).
+    names: Vec<(usize, Bytes, Option<Bytes>)>,
     /// Replies that may signal "key existed": (index, key).
     conflicts: Vec<(usize, Bytes)>,
     tag: Tag,
@@ -117,10 +118,9 @@ fn new_batch() -> Batch {
     Batch { n: 0, names: Vec::new(), conflicts: Vec::new(), tag: Tag::None }
 }
 
-fn lossy_name(args: &[Bytes]) -> String {
-    let mut s: String = args
-        .iter()
-        .take(2)
+fn lossy_name(name: &[u8], arg: Option<&Bytes>) -> String {
+    let mut s: String = std::iter::once(name)
+        .chain(arg.map(|a| &a[..]))
         .map(|a| String::from_utf8_lossy(&a[..a.len().min(64)]).into_owned())
         .collect::<Vec<_>>()
         .join(" ");
@@ -243,7 +243,7 @@ impl Pipe {
             self.cur.conflicts.push((self.cur.n, k.clone()));
         }
         if self.cur.names.len() < 4096 {
-            self.cur.names.push((self.cur.n, lossy_name(args)));
+            self.cur.names.push((self.cur.n, args.first().cloned().unwrap_or_default(), args.get(1).cloned()));
         }
         encode(&mut self.out, args);
         self.cur.n += 1;
@@ -432,7 +432,12 @@ async fn read_loop(
                 }
             } else if !want_frames {
                 if let Some(msg) = find_error(&frame) {
-                    let command = b.names.iter().find(|(j, _)| *j == i).map(|(_, n)| n.clone()).unwrap_or_default();
+                    let command = b
+                        .names
+                        .iter()
+                        .find(|(j, _, _)| *j == i)
+                        .map(|(_, n, a)| lossy_name(n, a.as_ref()))
+                        .unwrap_or_default();
                     first_error.get_or_insert(PipeError::Rejected { command, message: msg });
                 }
             }

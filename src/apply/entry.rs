@@ -1,8 +1,10 @@
 //! Full-sync key entries → target commands.
 //!
 //! A value is buffered until it ends or its buffered size passes `restore_max_bytes`.
-//! Small values are written in one atomic step: `RESTORE … ABSTTL [REPLACE]` with a DUMP
-//! payload encoded for the target's RDB version when an encoder is available for the type,
+//! Small values are written in one atomic step: strings as `SET key value [PXAT t] [NX]` (the
+//! same bytes as a RESTORE, for about a fifth less of the target's CPU; PXAT needs Redis 6.2,
+//! older targets with a TTL take the RESTORE path), other types as `RESTORE … ABSTTL [REPLACE]`
+//! with a DUMP payload encoded for the target's RDB version when an encoder is available,
 //! else `MULTI / DEL / native commands / PEXPIREAT / EXEC`. Big values are built in a
 //! temporary key of the same slot, one bounded chunk per command, then `PEXPIREAT` +
 //! `RENAME` (or `RENAMENX` under the skip/panic conflict policies) over the real key, so a
@@ -121,8 +123,15 @@ fn chunk_bytes(c: &Chunk) -> usize {
 }
 
 /// Rebuilds the whole value from its chunks (for one-step writes).
-pub fn chunks_to_value(ty: ValueType, chunks: Vec<Chunk>) -> Option<Value> {
+pub fn chunks_to_value(ty: ValueType, mut chunks: Vec<Chunk>) -> Option<Value> {
     use ValueType as T;
+    // The common case, a string in one piece: its bytes as they are (no copy).
+    if ty == T::String && chunks.len() == 1 {
+        if let Some(Chunk::Str(x)) = chunks.pop() {
+            return Some(Value::String(x));
+        }
+        return None;
+    }
     let mut v = match ty {
         T::String => Value::String(Bytes::new()),
         T::List | T::ListZiplist | T::ListQuicklist | T::ListQuicklist2 => Value::List(Vec::new()),
@@ -368,6 +377,19 @@ impl EntryWriter {
             }
             return out;
         }
+        if let Value::String(value) = &v {
+            if ttl == 0 || self.opts.caps.version >= super::caps::Version::new(6, 2, 0) {
+                let mut c = vec![b("SET"), key.clone(), value.clone()];
+                if ttl != 0 {
+                    c.push(b("PXAT"));
+                    c.push(Bytes::from(ttl.to_string()));
+                }
+                if conflict != ConflictPolicy::Overwrite {
+                    c.push(b("NX"));
+                }
+                return vec![DbCmd { db, args: c, check }];
+            }
+        }
         let restorable = !matches!(v, Value::HashWithTtl(_) | Value::SetWithTtl(_));
         if let (Some(enc), true) = (self.opts.dump, restorable) {
             if let Some(payload) = enc(&v, self.opts.caps.rdb_version) {
@@ -570,12 +592,28 @@ mod tests {
         }
         let mut o = opts(ConflictPolicy::Skip, "fail", 1 << 20);
         o.dump = Some(enc);
-        let mut w = EntryWriter::new(o);
-        w.begin(EntryId(1), hdr("s", ValueType::String, Some(5000)), 0).unwrap();
-        w.chunk(EntryId(1), Chunk::Str(Bytes::from_static(b"x")), 0);
+        let mut w = EntryWriter::new(o.clone());
+        w.begin(EntryId(1), hdr("l", ValueType::ListQuicklist2, Some(5000)), 0).unwrap();
+        w.chunk(EntryId(1), Chunk::List(vec![Bytes::from_static(b"x")]), 0);
         let (out, _) = w.end(EntryId(1), 0);
-        assert_eq!(names(&out), ["RESTORE s 5000 payload-v10 ABSTTL"]);
+        assert_eq!(names(&out), ["RESTORE l 5000 payload-v10 ABSTTL"]);
+        assert_eq!(out[0].check, Check::Conflict(Bytes::from_static(b"l")));
+        // Strings: SET with an absolute PXAT (NX unless overwriting)...
+        w.begin(EntryId(2), hdr("s", ValueType::String, Some(5000)), 0).unwrap();
+        w.chunk(EntryId(2), Chunk::Str(Bytes::from_static(b"x")), 0);
+        let (out, _) = w.end(EntryId(2), 0);
+        assert_eq!(names(&out), ["SET s x PXAT 5000 NX"]);
         assert_eq!(out[0].check, Check::Conflict(Bytes::from_static(b"s")));
+        let mut w = EntryWriter::new(opts(ConflictPolicy::Overwrite, "fail", 1 << 20));
+        w.begin(EntryId(3), hdr("p", ValueType::String, None), 0).unwrap();
+        w.chunk(EntryId(3), Chunk::Str(Bytes::from_static(b"y")), 0);
+        assert_eq!(names(&w.end(EntryId(3), 0).0), ["SET p y"]);
+        // ...except a TTL on a target without PXAT (before 6.2): RESTORE ABSTTL.
+        o.caps = TargetCaps::plain(Version::new(6, 0, 9));
+        let mut w = EntryWriter::new(o);
+        w.begin(EntryId(4), hdr("s", ValueType::String, Some(5000)), 0).unwrap();
+        w.chunk(EntryId(4), Chunk::Str(Bytes::from_static(b"x")), 0);
+        assert_eq!(names(&w.end(EntryId(4), 0).0), ["RESTORE s 5000 payload-v9 ABSTTL"]);
     }
 
     #[test]

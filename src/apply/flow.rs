@@ -94,6 +94,8 @@ pub struct FlowApplier {
     deferred_repairs: Vec<Repair>,
     scheduled: Vec<(u64, Vec<DbCmd>)>,
     policy_logged: u64,
+    /// Unix ms read once per event batch.
+    now: u64,
 }
 
 impl std::fmt::Debug for FlowApplier {
@@ -150,6 +152,7 @@ impl FlowApplier {
             deferred_repairs: Vec::new(),
             scheduled: Vec::new(),
             policy_logged: 0,
+            now: now_ms(),
         }
     }
 
@@ -185,6 +188,9 @@ impl FlowApplier {
             self.c
                 .queue_bytes
                 .fetch_sub(batch.bytes.min(self.c.queue_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+            // One clock read per batch (expiry checks): a key that expires while the batch is
+            // applied is written with its absolute TTL, which the target expires at once.
+            self.now = now_ms();
             for ev in batch.events {
                 self.event(ev).await?;
                 if self.pipe.batch_len() >= self.s.max_batch_cmds || self.pipe.buffered() >= self.s.max_batch_bytes {
@@ -205,12 +211,22 @@ impl FlowApplier {
         self.c.conflicts_skipped.store(self.pipe.conflicts_skipped(), Ordering::Relaxed);
     }
 
-    fn push(&mut self, cmd: &DbCmd) {
+    fn open_txn(&mut self) {
         if self.stable && self.s.marker.is_some() && !self.txn_open {
             self.pipe.push_any_db(&[b("MULTI")]);
             self.txn_open = true;
         }
+    }
+
+    fn push(&mut self, cmd: &DbCmd) {
+        self.open_txn();
         self.pipe.push(cmd);
+    }
+
+    /// [`Self::push`] of a command the sink may keep (the hot paths: no argument list copy).
+    fn push_owned(&mut self, cmd: DbCmd) {
+        self.open_txn();
+        self.pipe.push_owned(cmd);
     }
 
     fn marker_cmd(&self, lsns: &[(usize, u64)]) -> Option<DbCmd> {
@@ -266,31 +282,33 @@ impl FlowApplier {
     }
 
     async fn event(&mut self, ev: Event) -> Result<(), ApplyError> {
-        let now = now_ms();
+        let now = self.now;
         match ev {
             Event::Aux { key, value } if key.as_ref() == b"lua" => {
                 self.push(&DbCmd::new(0, vec![b("SCRIPT"), b("LOAD"), value]));
             }
             Event::EntryBegin { id, header } => {
                 for c in self.entries.begin(id, header, now)? {
-                    self.push(&c);
+                    self.push_owned(c);
                 }
             }
             Event::EntryChunk { id, chunk } => {
                 for c in self.entries.chunk(id, chunk, now) {
-                    self.push(&c);
+                    self.push_owned(c);
                 }
             }
             Event::EntryEnd { id } => {
                 let (out, note) = self.entries.end(id, now);
-                for c in &out {
-                    self.push(c);
+                let policy_key = matches!(note, EntryNote::Policy(..))
+                    .then(|| out.first().and_then(|c| c.args.get(1)).cloned().unwrap_or_default());
+                for c in out {
+                    self.push_owned(c);
                 }
                 match note {
                     EntryNote::Written => FlowCounters::add(&self.c.keys, 1),
                     EntryNote::Expired => FlowCounters::add(&self.c.keys_expired, 1),
                     EntryNote::Policy(kind, p) => {
-                        let key = out.first().and_then(|c| c.args.get(1)).cloned().unwrap_or_default();
+                        let key = policy_key.unwrap_or_default();
                         self.note_policy(&format!("snapshot key handled per policy {}={p}", kind.name()), &key);
                     }
                 }
@@ -301,7 +319,7 @@ impl FlowApplier {
                 }
                 FlowCounters::add(&self.c.blobs, 1);
                 let plan = self.rw.plan(&record)?;
-                self.apply_plan_cmds(&plan.cmds, plan.db, plan.outcome, plan.transcode, record.db)?;
+                self.apply_plan_cmds(plan.cmds, plan.db, plan.outcome, plan.transcode, record.db)?;
                 self.deferred_repairs.extend(plan.repairs);
             }
             Event::FullSyncEnd => {
@@ -334,7 +352,7 @@ impl FlowApplier {
                 if let Some((txid, args)) = plan.global {
                     self.global(txid, plan.db, args, lsn).await?;
                 } else {
-                    self.apply_plan_cmds(&plan.cmds, plan.db, plan.outcome, plan.transcode, record.db)?;
+                    self.apply_plan_cmds(plan.cmds, plan.db, plan.outcome, plan.transcode, record.db)?;
                     self.next_lsn = lsn + 1;
                     // A repair read at this position goes right after this record (the flow's
                     // next record may be long in coming).
@@ -362,20 +380,22 @@ impl FlowApplier {
 
     fn apply_plan_cmds(
         &mut self,
-        cmds: &[Args],
+        cmds: Vec<Args>,
         db: u32,
         outcome: Outcome,
         transcode: Option<(Bytes, u64, Bytes, bool)>,
         src_db: u32,
     ) -> Result<(), ApplyError> {
-        for a in cmds {
-            self.push(&DbCmd { db, args: a.clone(), check: super::Check::Ok });
+        let policy_key = matches!(outcome, Outcome::Policy(..))
+            .then(|| cmds.first().and_then(|c| c.get(1)).cloned().unwrap_or_default());
+        for args in cmds {
+            self.push_owned(DbCmd { db, args, check: super::Check::Ok });
         }
         match outcome {
             Outcome::Applied => {}
             Outcome::Dropped(_) => FlowCounters::add(&self.c.dropped, 1),
             Outcome::Policy(kind, p) => {
-                let key = cmds.first().and_then(|c| c.get(1)).cloned().unwrap_or_default();
+                let key = policy_key.unwrap_or_default();
                 self.note_policy(&format!("journal record handled per policy {}={p}", kind.name()), &key);
             }
         }

@@ -183,6 +183,11 @@ impl ClusterSink {
 
     /// Queues a command (db must be 0: a cluster has no other).
     pub fn push(&mut self, cmd: &DbCmd) {
+        self.push_owned(cmd.clone());
+    }
+
+    /// Queues a command it may keep (no copy of the argument list).
+    pub fn push_owned(&mut self, cmd: DbCmd) {
         if cmd.db != 0 && self.error.is_none() {
             self.error = Some(PipeError::Rejected {
                 command: cmd.args.first().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
@@ -193,11 +198,11 @@ impl ClusterSink {
                 ),
             });
         }
-        let conflict = match &cmd.check {
-            Check::Conflict(k) => Some(k.clone()),
+        let conflict = match cmd.check {
+            Check::Conflict(k) => Some(k),
             Check::Ok => None,
         };
-        self.push_args(cmd.args.clone(), conflict);
+        self.push_args(cmd.args, conflict);
     }
 
     /// Queues a command with no db.
@@ -241,7 +246,15 @@ impl ClusterSink {
         let addr = match (&u.kind, u.slot) {
             (UnitKind::Data, Some(s)) => {
                 let n = self.map.node_of_slot(s).ok_or_else(|| io("cluster", format!("slot {s} is not served")))?;
-                self.map.nodes()[n].addr.clone()
+                // Fast path (no address copy): a connected, healthy node.
+                let a = &self.map.nodes()[n].addr;
+                if let Some(c) = self.nodes.get_mut(a.as_str()) {
+                    if !c.broken.load(std::sync::atomic::Ordering::Relaxed) {
+                        c.push(u);
+                        return Ok(());
+                    }
+                }
+                a.clone()
             }
             _ => u.node_addr().ok_or_else(|| io("cluster", "unit without a node"))?,
         };
@@ -720,6 +733,14 @@ impl Sink {
         match self {
             Sink::Single(p) => p.push(cmd),
             Sink::Cluster(c) => c.push(cmd),
+        }
+    }
+
+    /// Queues a command the sink may keep (a cluster sink then copies no argument list).
+    pub fn push_owned(&mut self, cmd: DbCmd) {
+        match self {
+            Sink::Single(p) => p.push(&cmd),
+            Sink::Cluster(c) => c.push_owned(cmd),
         }
     }
 
