@@ -12,11 +12,11 @@
 //!
 //! `FLUSHALL`/`FLUSHDB` (no slot) are recorded in `<base>:flush` once applied.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use super::node::Unit;
+use super::node::{Part, Unit};
 use super::route::{key_slot, SLOTS};
 
 /// For every slot, a short tag whose CRC16 falls in it (`{tag}` routes a key to that slot).
@@ -47,10 +47,11 @@ pub fn slot_tags() -> &'static [String] {
     })
 }
 
-/// The marker keys of one task.
+/// The marker keys of one task (all 16384 built once).
 #[derive(Debug, Clone)]
 pub struct SlotMarkers {
-    base: String,
+    keys: Arc<Vec<Bytes>>,
+    flush: Bytes,
 }
 
 impl SlotMarkers {
@@ -58,17 +59,18 @@ impl SlotMarkers {
     /// slot tag is a hash tag).
     pub fn new(base: &[u8]) -> SlotMarkers {
         let base = String::from_utf8_lossy(base).replace(['{', '}'], "_");
-        SlotMarkers { base }
+        let keys = slot_tags().iter().map(|t| Bytes::from(format!("{base}:{{{t}}}"))).collect();
+        SlotMarkers { keys: Arc::new(keys), flush: Bytes::from(format!("{base}:flush")) }
     }
 
     /// The marker hash of `slot`.
     pub fn key(&self, slot: u16) -> Bytes {
-        Bytes::from(format!("{}:{{{}}}", self.base, slot_tags()[usize::from(slot)]))
+        self.keys[usize::from(slot) % self.keys.len()].clone()
     }
 
     /// The hash that records applied `FLUSHALL`/`FLUSHDB` records (field per flow).
     pub fn flush_key(&self) -> Bytes {
-        Bytes::from(format!("{}:flush", self.base))
+        self.flush.clone()
     }
 }
 
@@ -85,30 +87,55 @@ fn is(name: Option<&Bytes>, what: &[u8]) -> bool {
     name.is_some_and(|n| n.eq_ignore_ascii_case(what))
 }
 
-/// The commands of a marked transaction for `slot`: `MULTI`, every unit's commands (a unit that
-/// is itself a `MULTI … EXEC` group contributes its body), `HSET <marker> <flow> <max_lsn + 1>`,
-/// `EXEC`.
-pub fn group_commands(markers: &SlotMarkers, slot: u16, flow: usize, g: &Group) -> Vec<Vec<Bytes>> {
+/// Turns `g` into one marked transaction for `slot`: `MULTI`, every unit's commands (a unit
+/// that is itself a `MULTI … EXEC` group contributes its body), `HSET <marker> <flow>
+/// <max_lsn + 1>`, `EXEC`; and where each unit sits in it.
+pub fn group_commands(markers: &SlotMarkers, slot: u16, flow: &Bytes, g: Group) -> (Vec<Vec<Bytes>>, Vec<Part>) {
     let mut cmds = Vec::with_capacity(g.units.iter().map(|u| u.cmds.len()).sum::<usize>() + 3);
+    let mut parts = Vec::with_capacity(g.units.len());
     cmds.push(vec![Bytes::from_static(b"MULTI")]);
-    for u in &g.units {
-        let body = if is(u.cmds.first().and_then(|c| c.first()), b"MULTI")
-            && is(u.cmds.last().and_then(|c| c.first()), b"EXEC")
-        {
-            &u.cmds[1..u.cmds.len() - 1]
-        } else {
-            &u.cmds[..]
-        };
-        cmds.extend(body.iter().cloned());
+    for u in g.units {
+        let group = u.cmds.len() >= 2
+            && is(u.cmds.first().and_then(|c| c.first()), b"MULTI")
+            && is(u.cmds.last().and_then(|c| c.first()), b"EXEC");
+        let mut body = u.cmds;
+        if group {
+            body.pop();
+            body.remove(0);
+        }
+        parts.push(Part { seq: u.seq, lsn: u.lsn, start: cmds.len(), len: body.len(), group });
+        cmds.extend(body);
     }
     cmds.push(vec![
         Bytes::from_static(b"HSET"),
         markers.key(slot),
-        Bytes::from(flow.to_string()),
+        flow.clone(),
         Bytes::from((g.max_lsn + 1).to_string()),
     ]);
     cmds.push(vec![Bytes::from_static(b"EXEC")]);
-    cmds
+    (cmds, parts)
+}
+
+/// The units a marked transaction `u` carries, rebuilt from its commands (for a resend one by
+/// one).
+pub fn ungroup(u: &Unit) -> Vec<Unit> {
+    u.parts
+        .iter()
+        .map(|p| {
+            let body = u.cmds.get(p.start..p.start + p.len).unwrap_or_default();
+            let mut cmds = Vec::with_capacity(body.len() + 2);
+            if p.group {
+                cmds.push(vec![Bytes::from_static(b"MULTI")]);
+            }
+            cmds.extend(body.iter().cloned());
+            if p.group {
+                cmds.push(vec![Bytes::from_static(b"EXEC")]);
+            }
+            let mut unit = Unit::data(p.seq, cmds, u.slot);
+            unit.lsn = p.lsn;
+            unit
+        })
+        .collect()
 }
 
 /// A flow's resume positions read from the markers: per slot, the next LSN not applied there.
@@ -172,11 +199,18 @@ mod tests {
             ],
             max_lsn: 41,
         };
-        let cmds = group_commands(&m, 7, 3, &g);
+        let originals: Vec<Vec<Vec<Bytes>>> = g.units.iter().map(|u| u.cmds.clone()).collect();
+        let (cmds, parts) = group_commands(&m, 7, &b("3"), g);
         let names: Vec<&[u8]> = cmds.iter().map(|c| &c[0][..]).collect();
         assert_eq!(names, [&b"MULTI"[..], b"SET", b"INCR", b"HSET", b"EXEC"]);
         assert_eq!(cmds[3][1], m.key(7));
         assert_eq!(cmds[3][2..], [b("3"), b("42")]);
+        // Unbundled for a resend, the units are the originals again.
+        let mut u = Unit::data(1, cmds, Some(7));
+        u.parts = parts;
+        let back = ungroup(&u);
+        assert_eq!(back.iter().map(|u| u.cmds.clone()).collect::<Vec<_>>(), originals);
+        assert_eq!(back.iter().map(|u| u.seq).collect::<Vec<_>>(), [1, 2]);
     }
 
     #[test]

@@ -132,9 +132,24 @@ pub struct Unit {
     pub node: Option<String>,
     /// The journal record it comes from (stable sync; `None` in the full sync).
     pub lsn: Option<u64>,
-    /// For a marked transaction: the units it carries (resent one by one when the slot is
-    /// being migrated).
-    pub parts: Vec<Unit>,
+    /// For a marked transaction: where the units it carries sit in `cmds` (they are resent one
+    /// by one when the slot is being migrated).
+    pub parts: Vec<Part>,
+}
+
+/// One unit inside a marked transaction: its commands are `cmds[start..start + len]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// The unit's sequence number.
+    pub seq: u64,
+    /// Its record's LSN.
+    pub lsn: Option<u64>,
+    /// First command.
+    pub start: usize,
+    /// Number of commands.
+    pub len: usize,
+    /// It was a `MULTI … EXEC` group of its own (its body is what `cmds` holds).
+    pub group: bool,
 }
 
 impl Unit {
@@ -564,7 +579,7 @@ async fn read_loop(
                     }
                 }
             }
-            let n = if u.parts.is_empty() { u.cmds.len() } else { u.parts.iter().map(|p| p.cmds.len()).sum() };
+            let n = if u.parts.is_empty() { u.cmds.len() } else { u.parts.iter().map(|p| p.len).sum() };
             counters.commands.fetch_add(n as u64, Ordering::Relaxed);
             match judge(&u, &frames) {
                 Verdict::Ok => {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::{b, ClusterSink};
 use crate::apply::conn::PipeError;
 use crate::resp::Frame;
-use crate::target::marker::{group_commands, parse_lsn, Applied, Group, SlotMarkers};
+use crate::target::marker::{group_commands, parse_lsn, ungroup, Applied, Group, SlotMarkers};
 use crate::target::node::{ClusterCounters, Unit, UnitKind};
 use crate::target::route::SLOTS;
 
@@ -22,6 +22,8 @@ const MIGRATING_FOR: Duration = Duration::from_secs(5);
 pub(super) struct Marks {
     markers: SlotMarkers,
     flow: usize,
+    /// `flow` as the marker field.
+    field: Bytes,
     applied: Applied,
     groups: BTreeMap<u16, Group>,
     migrating: HashMap<u16, Instant>,
@@ -46,6 +48,7 @@ impl ClusterSink {
         self.marks = Some(Marks {
             markers: SlotMarkers::new(base),
             flow,
+            field: Bytes::from(flow.to_string()),
             applied: Applied::default(),
             groups: BTreeMap::new(),
             migrating: HashMap::new(),
@@ -158,10 +161,11 @@ impl ClusterSink {
         }
         let mut out = Vec::with_capacity(m.groups.len());
         for (slot, g) in std::mem::take(&mut m.groups) {
-            let cmds = group_commands(&m.markers, slot, m.flow, &g);
-            let mut u = Unit::data(g.units.first().map_or(0, |p| p.seq), cmds, Some(slot));
-            u.lsn = Some(g.max_lsn);
-            u.parts = g.units;
+            let (seq, lsn) = (g.units.first().map_or(0, |p| p.seq), g.max_lsn);
+            let (cmds, parts) = group_commands(&m.markers, slot, &m.field, g);
+            let mut u = Unit::data(seq, cmds, Some(slot));
+            u.lsn = Some(lsn);
+            u.parts = parts;
             out.push(u);
         }
         for u in out {
@@ -173,10 +177,10 @@ impl ClusterSink {
     /// A marked transaction met a slot in migration (`ASK`, `TRYAGAIN`): its keys may sit on
     /// either node, so its units go one by one (each redirected on its own) and the slot is
     /// written unmarked for a while. Returns the units to resend.
-    pub(super) fn unbundle(&mut self, mut u: Unit) -> Vec<Unit> {
+    pub(super) fn unbundle(&mut self, u: &Unit) -> Vec<Unit> {
         if let (Some(m), Some(slot)) = (&mut self.marks, u.slot) {
             m.migrating.insert(slot, Instant::now());
         }
-        std::mem::take(&mut u.parts)
+        ungroup(u)
     }
 }

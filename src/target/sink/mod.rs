@@ -560,7 +560,7 @@ impl ClusterSink {
                 _ => false,
             };
             if !u.parts.is_empty() && migrating {
-                for p in self.unbundle(u) {
+                for p in self.unbundle(&u) {
                     self.send(p).await?;
                 }
                 continue;
