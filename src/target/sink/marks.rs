@@ -30,6 +30,11 @@ pub(super) struct Marks {
 }
 
 impl Marks {
+    /// Whether units wait in per-slot transactions.
+    pub(super) fn has_groups(&self) -> bool {
+        !self.groups.is_empty()
+    }
+
     fn is_migrating(&mut self, slot: u16) -> bool {
         match self.migrating.get(&slot) {
             Some(t) if t.elapsed() < MIGRATING_FOR => true,

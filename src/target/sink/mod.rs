@@ -277,7 +277,12 @@ impl ClusterSink {
         cmds: Vec<Args>,
         mut reply: Option<oneshot::Sender<Vec<Frame>>>,
     ) -> Result<(), PipeError> {
-        self.flush_groups().await?;
+        if self.marks.as_ref().is_some_and(marks::Marks::has_groups) {
+            // The slots' transactions so far complete before anything after this command.
+            self.flush_groups().await?;
+            self.seal_nodes(None).await?;
+            self.settle().await?;
+        }
         for a in serving_masters(&self.map) {
             let seq = self.next_seq();
             let mut u = Unit::data(seq, cmds.clone(), None);
@@ -451,7 +456,15 @@ impl ClusterSink {
             Tag::Lsn(l) => {
                 self.route_pending().await?;
                 self.seal_nodes(Some(l)).await?;
-                self.check().await?;
+                if self.marks.is_some() {
+                    // Marked transactions go one batch at a time: a slot's transaction that
+                    // meets a migration (ASK) aborts as a whole; had a later one for the same
+                    // slot been in flight, it could run first — reordering a key's writes and
+                    // moving the slot's marker past records not applied.
+                    self.settle().await?;
+                } else {
+                    self.check().await?;
+                }
                 self.shared.publish();
                 Ok(())
             }
