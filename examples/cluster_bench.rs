@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use clap::Parser;
@@ -19,6 +19,14 @@ use df2redis::proto::Value;
 use df2redis::testkit::RedisCluster;
 use mock_master::dataset::Entry;
 use mock_master::MockMaster;
+
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+use bench_common::{binary, cpu_s, loadavg, median, wait_acks};
+
+fn cpu3(c: [f64; 3]) -> String {
+    bench_common::cpu3("masters", c)
+}
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -42,14 +50,6 @@ struct Args {
     extra: Vec<String>,
 }
 
-/// CPU seconds (user + system) used so far by `pid`.
-fn cpu_s(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = s.rsplit_once(')').map_or("", |x| x.1);
-    let f: Vec<f64> = after.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-    (f.get(10).copied().unwrap_or(0.0) + f.get(11).copied().unwrap_or(0.0)) / 100.0
-}
-
 fn cluster_cpu(c: &RedisCluster) -> f64 {
     c.servers().iter().map(|s| cpu_s(s.pid())).sum()
 }
@@ -59,33 +59,11 @@ fn cluster_cpu(c: &RedisCluster) -> f64 {
 async fn cmds_reads(c: &RedisCluster) -> (f64, f64) {
     let (mut cmds, mut reads) = (0.0, 0.0);
     for m in c.masters().await.expect("masters") {
-        let f = df2redis::testkit::command(&m.addr, None, &df2redis::resp::Cmd::new("INFO").arg("stats"))
-            .await
-            .expect("info");
-        let text = String::from_utf8_lossy(f.as_bytes().unwrap_or_default()).into_owned();
-        let field = |k: &str| -> f64 {
-            text.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
-        };
-        cmds += field("total_commands_processed:");
-        reads += field("total_reads_processed:");
+        let (k, n) = bench_common::cmds_reads(&m.addr).await;
+        cmds += k;
+        reads += n;
     }
     (cmds, reads)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe.parent().and_then(|p| p.parent()).expect("target dir").join("df2redis");
-    assert!(bin.exists(), "{} missing: run `cargo build --release --bin df2redis` first", bin.display());
-    bin
 }
 
 async fn redis_benchmark(cluster: &RedisCluster, n: usize) -> f64 {
@@ -101,19 +79,6 @@ async fn redis_benchmark(cluster: &RedisCluster, n: usize) -> f64 {
     let before = text.rsplit_once("requests per second").map(|(b, _)| b).unwrap_or_default();
     let num = before.split_whitespace().last().unwrap_or("0");
     num.parse().unwrap_or_else(|_| panic!("cannot parse redis-benchmark output: {text}"))
-}
-
-/// Polls the master every millisecond (a bench: the observer must not wake on every write).
-async fn wait_acks(h: &mock_master::Handle, what: &str, pred: impl Fn(&[Vec<u64>], &[u64]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let want = h.offsets();
-        if h.sessions().last().is_some_and(|s| pred(&s.acks, &want)) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -211,15 +176,6 @@ async fn round(a: &Args, bin: &PathBuf, cluster: &RedisCluster, source: &MockMas
     m.stop().await;
     let _ = std::fs::remove_dir_all(&state);
     out
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn cpu3(c: [f64; 3]) -> String {
-    format!("df2redis {:.2} / masters {:.2} / mock {:.2}", c[0], c[1], c[2])
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]

@@ -19,13 +19,21 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use clap::Parser;
 use df2redis::proto::Value;
 use df2redis::testkit::RedisServer;
 use mock_master::{Entry, MockMaster};
+
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+use bench_common::{binary, cmds_reads, cpu_s, loadavg, median, wait_acks};
+
+fn cpu3(c: [f64; 3]) -> String {
+    bench_common::cpu3("redis", c)
+}
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -73,58 +81,8 @@ fn peak_rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-/// CPU seconds (user + system) used so far by `pid`.
-fn cpu_s(pid: u32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = s.rsplit_once(')').map_or("", |x| x.1);
-    let f: Vec<f64> = after.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-    // Fields after the command: state(skipped, not numeric) ppid pgrp ... utime is field 14 overall.
-    (f.get(10).copied().unwrap_or(0.0) + f.get(11).copied().unwrap_or(0.0)) / 100.0
-}
-
-/// Commands and socket reads redis-server processed so far (their ratio is the pipeline depth
-/// it sees).
-async fn cmds_reads(addr: &str) -> (f64, f64) {
-    let f = df2redis::testkit::command(addr, None, &df2redis::resp::Cmd::new("INFO").arg("stats")).await.expect("info");
-    let text = String::from_utf8_lossy(f.as_bytes().unwrap_or_default()).into_owned();
-    let field = |k: &str| -> f64 {
-        text.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
-    };
-    (field("total_commands_processed:"), field("total_reads_processed:"))
-}
-
 fn depth(a: (f64, f64), b: (f64, f64)) -> f64 {
     (b.0 - a.0) / (b.1 - a.1).max(1.0)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe.parent().and_then(|p| p.parent()).expect("target dir").join("df2redis");
-    assert!(bin.exists(), "{} missing: run `cargo build --release --bin df2redis` first", bin.display());
-    bin
-}
-
-/// Polls the master's observable state every millisecond (a bench, not a test: polling keeps
-/// the observer from waking on every byte the master writes).
-async fn wait_acks(h: &mock_master::Handle, what: &str, pred: impl Fn(&[Vec<u64>], &[u64]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let want = h.offsets();
-        if h.sessions().last().is_some_and(|s| pred(&s.acks, &want)) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
 }
 
 /// Figures of one round.
@@ -221,15 +179,6 @@ async fn round(args: &Args, bin: &PathBuf, redis: &RedisServer, source: &MockMas
     m.stop().await;
     let _ = std::fs::remove_dir_all(&state);
     out
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn cpu3(c: [f64; 3]) -> String {
-    format!("df2redis {:.2} / redis {:.2} / mock {:.2}", c[0], c[1], c[2])
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
