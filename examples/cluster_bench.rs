@@ -9,8 +9,7 @@
 //! `cargo build --release --bin df2redis && cargo run --release --example cluster_bench --
 //!  [--keys 500000] [--records 500000] [--shards 4] [--rounds 3] [--extra --no-target-marker]`
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -22,7 +21,7 @@ use mock_master::MockMaster;
 
 #[path = "bench_common/mod.rs"]
 mod bench_common;
-use bench_common::{binary, cpu_s, loadavg, median, wait_acks};
+use bench_common::{binary, cpu_s, loadavg, median, spawn_replicate, wait_acks};
 
 fn cpu3(c: [f64; 3]) -> String {
     bench_common::cpu3("masters", c)
@@ -95,7 +94,7 @@ struct Round {
     replay_cpu: [f64; 3],
 }
 
-async fn round(a: &Args, bin: &PathBuf, cluster: &RedisCluster, source: &MockMaster, r: usize) -> Round {
+async fn round(a: &Args, bin: &std::path::Path, cluster: &RedisCluster, source: &MockMaster, r: usize) -> Round {
     let me = std::process::id();
     let mut out = Round::default();
     cluster.flushall().await.expect("flush");
@@ -129,15 +128,7 @@ async fn round(a: &Args, bin: &PathBuf, cluster: &RedisCluster, source: &MockMas
     let (r0, m0) = (cluster_cpu(cluster), cpu_s(me));
     let (k0, n0) = cmds_reads(cluster).await;
     let t0 = Instant::now();
-    let mut child = Command::new(bin)
-        .args(["replicate", "--config"])
-        .arg(&cfg)
-        .args(["--flush-target", "--log-interval", "3600"])
-        .args(&a.extra)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn df2redis");
+    let mut child = spawn_replicate(bin, &cfg, &a.extra);
     let pid = child.id();
     wait_acks(&h, "full sync", |acks, want| acks.len() == want.len() && acks.iter().all(|a| !a.is_empty())).await;
     let secs = t0.elapsed().as_secs_f64();

@@ -17,8 +17,7 @@
 //! and redis-server's CPU per 1 M SETs during `redis-benchmark -r`: when ours is close to that,
 //! the target, not df2redis, bounds the rate.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -29,7 +28,7 @@ use mock_master::{Entry, MockMaster};
 
 #[path = "bench_common/mod.rs"]
 mod bench_common;
-use bench_common::{binary, cmds_reads, cpu_s, loadavg, median, wait_acks};
+use bench_common::{binary, cmds_reads, cpu_s, loadavg, median, spawn_replicate, wait_acks};
 
 fn cpu3(c: [f64; 3]) -> String {
     bench_common::cpu3("redis", c)
@@ -104,7 +103,7 @@ struct Round {
     rss: f64,
 }
 
-async fn round(args: &Args, bin: &PathBuf, redis: &RedisServer, source: &MockMaster, r: usize) -> Round {
+async fn round(args: &Args, bin: &std::path::Path, redis: &RedisServer, source: &MockMaster, r: usize) -> Round {
     let addr = redis.addr().to_string();
     let me = std::process::id();
     let mut out = Round::default();
@@ -137,15 +136,7 @@ async fn round(args: &Args, bin: &PathBuf, redis: &RedisServer, source: &MockMas
     let (r0, m0) = (cpu_s(redis.pid()), cpu_s(me));
     let d0 = cmds_reads(&addr).await;
     let t0 = Instant::now();
-    let mut child = Command::new(bin)
-        .args(["replicate", "--config"])
-        .arg(&cfg)
-        .args(["--flush-target", "--log-interval", "3600"])
-        .args(&args.extra)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn df2redis");
+    let mut child = spawn_replicate(bin, &cfg, &args.extra);
     let pid = child.id();
     wait_acks(&h, "full sync", |acks, want| acks.len() == want.len() && acks.iter().all(|a| !a.is_empty())).await;
     out.full_s = t0.elapsed().as_secs_f64();

@@ -92,14 +92,9 @@ async fn command_stats(s: &RedisServer) -> Result<String, Box<dyn std::error::Er
     Ok(out.join(", "))
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+use bench_common::loadavg;
 
 struct Pass {
     secs: f64,

@@ -4,7 +4,8 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// CPU seconds (user + system) used so far by `pid`.
@@ -68,4 +69,17 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 /// CPU seconds of df2redis, the target (`target` names it) and the mock master.
 pub fn cpu3(target: &str, c: [f64; 3]) -> String {
     format!("df2redis {:.2} / {target} {:.2} / mock {:.2}", c[0], c[1], c[2])
+}
+
+/// Starts `df2redis replicate --config cfg --flush-target` (quiet logs) with `extra` arguments.
+pub fn spawn_replicate(bin: &Path, cfg: &Path, extra: &[String]) -> Child {
+    Command::new(bin)
+        .args(["replicate", "--config"])
+        .arg(cfg)
+        .args(["--flush-target", "--log-interval", "3600"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn df2redis")
 }
