@@ -59,8 +59,9 @@ pub struct ReplicateArgs {
     /// (overrides `advanced.qps`; 0 = unlimited).
     #[arg(long, value_name = "N")]
     pub qps: Option<u64>,
-    /// Do not keep the LSN marker hash on the target (resume may then re-apply up to one
-    /// checkpoint interval of records).
+    /// Do not keep LSN markers on the target (standalone: one hash written with each batch;
+    /// cluster: one per slot). Faster, but a resume after a crash may then re-apply up to one
+    /// checkpoint interval of records.
     #[arg(long)]
     pub no_target_marker: bool,
     /// Database of the marker hash on the target.
