@@ -3,6 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod replicate_common;
+
+use replicate_common::{arr, bulk, req};
+
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -12,10 +16,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use df2redis::apply::conn::{Pipe, PipeOptions};
-use df2redis::apply::policy::{ConflictPolicy, DbMap, TypePolicies};
+use df2redis::apply::policy::TypePolicies;
 use df2redis::proto::flow::FlowDecoder;
 use df2redis::proto::Limits;
-use df2redis::replica::SourceOpts;
 use df2redis::replicate::{run_with, Settings};
 use df2redis::resp::Frame;
 use df2redis::status::{FlowPhase, Status};
@@ -30,40 +33,16 @@ fn settings(src: &str, dst: &str, state: &Path) -> Settings {
     for p in ["skip-and-report", "hash-field-ttl=degrade", "set-member-ttl=degrade"] {
         policies.apply_spec(p).unwrap();
     }
+    let base = replicate_common::settings("corpus", src, dst, state);
     Settings {
-        task: "corpus".into(),
-        source: SourceOpts {
-            addr: src.into(),
-            username: None,
-            password: None,
-            listening_port: 6380,
-            client_id: "df2redis-test".into(),
-        },
-        target: PipeOptions {
-            addr: dst.into(),
-            username: None,
-            password: None,
-            max_batches_in_flight: 256,
-            conflict: ConflictPolicy::Overwrite,
-        },
-        checkpoint: Some(state.join("checkpoint.json")),
+        target: PipeOptions { max_batches_in_flight: 256, ..base.target.clone() },
         checkpoint_interval: Duration::from_millis(200),
-        status_file: None,
-        dashboard: None,
         policies,
-        conflict: ConflictPolicy::Overwrite,
-        dbs: DbMap::default(),
-        flush_target: true,
-        resync_flush: true,
-        marker: Some((0, Bytes::from_static(b"df2redis:lsn:corpus"))),
         queue_bytes: 8 << 20,
-        restore_max_bytes: 1 << 20,
         batch: 512,
-        qps: None,
         ack_interval: Duration::from_millis(100),
         max_retries: 1,
-        log_interval: Duration::from_secs(60),
-        cluster: Default::default(),
+        ..base
     }
 }
 
@@ -139,24 +118,6 @@ fn expiries(dir: &Path) -> BTreeMap<(u32, Vec<u8>), Option<u64>> {
 
 fn hexs(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn bulk(f: &Frame) -> Bytes {
-    match f {
-        Frame::Bulk(b) | Frame::Simple(b) => b.clone(),
-        other => panic!("not a string: {other:?}"),
-    }
-}
-
-fn arr(f: Frame) -> Vec<Frame> {
-    match f {
-        Frame::Array(a) => a,
-        other => panic!("not an array: {other:?}"),
-    }
-}
-
-async fn req(p: &mut Pipe, db: u32, a: &[&[u8]]) -> Frame {
-    p.request(Some(db), a.iter().map(|x| Bytes::copy_from_slice(x)).collect()).await.unwrap()
 }
 
 /// Reads the target key in the expected-final format.

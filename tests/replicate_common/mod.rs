@@ -184,14 +184,16 @@ pub async fn req(p: &mut Pipe, db: u32, a: &[&[u8]]) -> Frame {
     p.request(Some(db), a.iter().map(|x| Bytes::copy_from_slice(x)).collect()).await.unwrap()
 }
 
-fn bulk(f: &Frame) -> Bytes {
+/// A bulk or simple string reply.
+pub fn bulk(f: &Frame) -> Bytes {
     match f {
         Frame::Bulk(b) | Frame::Simple(b) => b.clone(),
         other => panic!("not a string: {other:?}"),
     }
 }
 
-fn arr(f: Frame) -> Vec<Frame> {
+/// An array reply.
+pub fn arr(f: Frame) -> Vec<Frame> {
     match f {
         Frame::Array(a) => a,
         other => panic!("not an array: {other:?}"),
