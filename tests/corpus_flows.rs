@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod chunking;
+
+use chunking::SplitMix;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -41,19 +44,6 @@ fn captures() -> Vec<(String, String, PathBuf)> {
     }
     assert!(out.len() >= 14, "expected the v1.40.1 and v1.30.3 captures under {}", root.display());
     out
-}
-
-/// splitmix64, for reproducible random chunkings without a rand dependency.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }
 
 /// Decodes `bytes` fed in pieces whose sizes `sizes` yields; returns the events and, for each

@@ -7,6 +7,9 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod chunking;
+
+use chunking::SplitMix;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -31,19 +34,6 @@ fn files() -> Vec<PathBuf> {
     out.sort();
     assert!(out.len() >= 25, "expected the handmade files under {}", dir.display());
     out
-}
-
-/// splitmix64, for reproducible random chunkings.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }
 
 /// A decoder chosen by the file's extension, behind one interface.
