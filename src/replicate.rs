@@ -74,6 +74,10 @@ pub struct ReplicateArgs {
     /// Values larger than this (bytes) are built through a temporary key + RENAME.
     #[arg(long, default_value_t = 1 << 20)]
     pub restore_max_bytes: usize,
+    /// Standalone target: consecutive plain `SET key value` writes of one db go as one MSET of
+    /// up to this many keys (the same overwrites, cheaper for Redis); 0 sends each SET alone.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub mset_keys: usize,
     /// Port announced with REPLCONF listening-port.
     #[arg(long, default_value_t = 6380)]
     pub listening_port: u16,
@@ -147,6 +151,8 @@ pub struct Settings {
     pub restore_max_bytes: usize,
     /// Commands per batch.
     pub batch: usize,
+    /// Most keys per gathered MSET on a standalone target (0: off).
+    pub mset_keys: usize,
     /// Write rate limit (commands/s over all flows); `None`: unlimited.
     pub qps: Option<u64>,
     /// ACK interval.
@@ -210,6 +216,7 @@ impl Settings {
             queue_bytes: a.queue_mib.max(1) << 20,
             restore_max_bytes: a.restore_max_bytes,
             batch: cfg.advanced.batch_size.max(16),
+            mset_keys: a.mset_keys,
             qps: a.qps.or(cfg.advanced.qps).filter(|q| *q > 0),
             ack_interval: Duration::from_secs_f64(a.ack_interval.max(0.01)),
             max_retries: a.max_retries,
@@ -643,7 +650,10 @@ async fn session(
                 }
                 ready.map(|()| Sink::from(sink))
             }
-            _ => Pipe::connect(&s.target).await.map(Sink::from),
+            _ => Pipe::connect(&s.target).await.map(|mut p| {
+                p.coalesce_sets(s.mset_keys);
+                Sink::from(p)
+            }),
         };
         match sink {
             Ok(p) => pipes.push(p),

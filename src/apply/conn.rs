@@ -100,7 +100,25 @@ pub struct Pipe {
     /// Turns true when the reader failed (an idle writer learns of it without writing).
     dead: watch::Receiver<bool>,
     reader: tokio::task::JoinHandle<()>,
+    /// Plain `SET key value` commands gathered into one MSET (see [`Pipe::coalesce_sets`]).
+    mset: Mset,
 }
+
+/// Consecutive plain `SET key value` commands of one db, not yet encoded.
+#[derive(Debug, Default)]
+struct Mset {
+    /// Most pairs per MSET (0: off).
+    max_pairs: usize,
+    db: u32,
+    /// `MSET k1 v1 k2 v2 …` (empty when nothing is pending).
+    args: Vec<Bytes>,
+    bytes: usize,
+    /// Keys of the current batch's encoded MSETs beyond one per command.
+    extra: usize,
+}
+
+/// Bytes of keys and values gathered before an MSET is encoded.
+const MSET_MAX_BYTES: usize = 64 << 10;
 
 impl std::fmt::Debug for Pipe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -194,7 +212,59 @@ impl Pipe {
             confirmed,
             dead,
             reader,
+            mset: Mset::default(),
         }
+    }
+
+    /// Gathers up to `max_pairs` consecutive plain `SET key value` commands (no options, no
+    /// conflict check, one db) into one `MSET`, which the target executes as the same
+    /// sequence of overwrites (each key's TTL cleared, any type replaced) for about a third
+    /// less of its CPU. `0` turns it off. Ordering is unchanged: any other command, a seal or
+    /// a request first encodes what was gathered.
+    pub fn coalesce_sets(&mut self, max_pairs: usize) {
+        self.flush_mset();
+        self.mset.max_pairs = max_pairs;
+    }
+
+    /// Gathers `cmd` if it is a plain `SET key value` (handing it back otherwise).
+    fn try_gather(&mut self, cmd: DbCmd) -> Option<DbCmd> {
+        let m = &self.mset;
+        let plain = m.max_pairs != 0
+            && cmd.args.len() == 3
+            && matches!(cmd.check, Check::Ok)
+            && cmd.args[0].eq_ignore_ascii_case(b"SET");
+        if !plain {
+            return Some(cmd);
+        }
+        if !m.args.is_empty() && m.db != cmd.db {
+            self.flush_mset();
+        }
+        let m = &mut self.mset;
+        if m.args.is_empty() {
+            m.args.reserve(1 + 2 * m.max_pairs);
+            m.args.push(Bytes::from_static(b"MSET"));
+            m.db = cmd.db;
+        }
+        for a in cmd.args.into_iter().skip(1) {
+            m.bytes += a.len();
+            m.args.push(a);
+        }
+        if m.args.len() / 2 >= m.max_pairs || m.bytes >= MSET_MAX_BYTES {
+            self.flush_mset();
+        }
+        None
+    }
+
+    /// Encodes the gathered MSET, if any.
+    fn flush_mset(&mut self) {
+        if self.mset.args.is_empty() {
+            return;
+        }
+        let args = std::mem::take(&mut self.mset.args);
+        self.mset.bytes = 0;
+        self.mset.extra += args.len() / 2 - 1;
+        self.select(self.mset.db);
+        self.push_args(&args, None);
     }
 
     /// The target address.
@@ -223,14 +293,14 @@ impl Pipe {
         }
     }
 
-    /// Bytes encoded but not yet written.
+    /// Bytes encoded (or gathered) but not yet written.
     pub fn buffered(&self) -> usize {
-        self.out.len()
+        self.out.len() + self.mset.bytes
     }
 
-    /// Commands in the batch being built.
+    /// Commands in the batch being built (an MSET counts its keys).
     pub fn batch_len(&self) -> usize {
-        self.cur.n
+        self.cur.n + self.mset.extra + self.mset.args.len() / 2
     }
 
     /// Forgets the selected db (after a command that may have changed it).
@@ -259,18 +329,33 @@ impl Pipe {
 
     /// Adds a command to the current batch (with a SELECT first if its db differs).
     pub fn push(&mut self, cmd: &DbCmd) {
+        if self.mset.max_pairs != 0 {
+            return self.push_owned(cmd.clone());
+        }
         self.select(cmd.db);
         self.push_args(&cmd.args, Some(&cmd.check));
     }
 
+    /// [`Self::push`] of a command the pipe may keep (plain SETs are gathered without copies).
+    pub fn push_owned(&mut self, cmd: DbCmd) {
+        if let Some(cmd) = self.try_gather(cmd) {
+            self.flush_mset();
+            self.select(cmd.db);
+            self.push_args(&cmd.args, Some(&cmd.check));
+        }
+    }
+
     /// Adds a command that needs no db (or runs in the current one).
     pub fn push_any_db(&mut self, args: &[Bytes]) {
+        self.flush_mset();
         self.push_args(args, None);
     }
 
     /// Closes the current batch with `tag` (a batch may be empty: its tag resolves when all
     /// earlier batches did). Waits when too many batches are in flight.
     pub async fn seal(&mut self, tag: Tag) -> Result<(), PipeError> {
+        self.flush_mset();
+        self.mset.extra = 0;
         let mut b = std::mem::replace(&mut self.cur, new_batch());
         b.tag = tag;
         self.stats.commands.fetch_add(b.n as u64, Ordering::Relaxed);
@@ -310,6 +395,7 @@ impl Pipe {
 
     /// Sends one command (in `db`, or the current db) and waits for its reply.
     pub async fn request(&mut self, db: Option<u32>, args: Args) -> Result<Frame, PipeError> {
+        self.flush_mset();
         if let Some(db) = db {
             self.select(db);
         }
@@ -471,6 +557,62 @@ mod tests {
         let mut out = BytesMut::new();
         encode(&mut out, &[Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::new()]);
         assert_eq!(&out[..], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+    }
+
+    fn set(db: u32, k: &'static str, v: &'static str) -> DbCmd {
+        DbCmd::new(
+            db,
+            vec![Bytes::from_static(b"SET"), Bytes::from_static(k.as_bytes()), Bytes::from_static(v.as_bytes())],
+        )
+    }
+
+    #[tokio::test]
+    async fn plain_sets_are_gathered_into_msets_in_order() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (cr, cw) = tokio::io::split(client);
+        let (mut sr, mut sw) = tokio::io::split(server);
+        let mut p = Pipe::from_halves("test", Box::new(cr), Box::new(cw), 4, ConflictPolicy::Overwrite);
+        p.coalesce_sets(2);
+        let mut conf = p.confirmed();
+        for c in [set(0, "a", "1"), set(0, "b", "2"), set(0, "c", "3"), set(1, "d", "4")] {
+            p.push(&c);
+        }
+        assert_eq!(p.batch_len(), 5, "SELECT 0, MSET a b (2 keys), MSET c, and d gathered");
+        // A command with options, another command, or a conflict check ends the gathering.
+        p.push(&DbCmd::new(
+            1,
+            vec![
+                Bytes::from_static(b"SET"),
+                Bytes::from_static(b"e"),
+                Bytes::from_static(b"5"),
+                Bytes::from_static(b"NX"),
+            ],
+        ));
+        p.push(&set(1, "f", "6"));
+        p.push_any_db(&[Bytes::from_static(b"DEL"), Bytes::from_static(b"x")]);
+        p.push(&set(1, "g", "7"));
+        assert_eq!(p.batch_len(), 10, "8 commands + g gathered, MSET a b counting 2");
+        p.seal(Tag::Lsn(3)).await.unwrap();
+        assert_eq!(p.batch_len(), 0);
+        p.flush().await.unwrap();
+        let want = "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n\
+                    *5\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n\
+                    *3\r\n$4\r\nMSET\r\n$1\r\nc\r\n$1\r\n3\r\n\
+                    *2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n\
+                    *3\r\n$4\r\nMSET\r\n$1\r\nd\r\n$1\r\n4\r\n\
+                    *4\r\n$3\r\nSET\r\n$1\r\ne\r\n$1\r\n5\r\n$2\r\nNX\r\n\
+                    *3\r\n$4\r\nMSET\r\n$1\r\nf\r\n$1\r\n6\r\n\
+                    *2\r\n$3\r\nDEL\r\n$1\r\nx\r\n\
+                    *3\r\n$4\r\nMSET\r\n$1\r\ng\r\n$1\r\n7\r\n";
+        let mut got = vec![0u8; want.len()];
+        sr.read_exact(&mut got).await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), want);
+        // One reply per encoded command (9), and the LSN resolves only after the last one.
+        sw.write_all(b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n:1\r\n").await.unwrap();
+        assert_eq!(*conf.borrow(), 0);
+        sw.write_all(b"+OK\r\n").await.unwrap();
+        conf.wait_for(|&l| l == 3).await.unwrap();
+        assert_eq!(p.stats.commands.load(Ordering::Relaxed), 9);
     }
 
     #[tokio::test]

@@ -87,11 +87,40 @@ struct Open {
     mode: Mode,
 }
 
+/// Hashing of entry ids (numbers the decoder assigns, not input-chosen keys): one multiply
+/// instead of SipHash on the per-key path.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHash;
+
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Per-flow entry writer; tagged chunks may interleave several open entries.
 #[derive(Debug)]
 pub struct EntryWriter {
     opts: EntryOptions,
-    open: HashMap<EntryId, Open>,
+    open: HashMap<EntryId, Open, IdHash>,
     /// Replace existing keys regardless of the policy (resync after an earlier session, or
     /// values written during stable sync).
     pub force_overwrite: bool,
@@ -233,7 +262,7 @@ pub type Out = Vec<DbCmd>;
 impl EntryWriter {
     /// A writer.
     pub fn new(opts: EntryOptions) -> Self {
-        EntryWriter { opts, open: HashMap::new(), force_overwrite: false, wrap_native: true, next_synthetic: 0 }
+        EntryWriter { opts, open: HashMap::default(), force_overwrite: false, wrap_native: true, next_synthetic: 0 }
     }
 
     /// Entries currently open (interleaved tagged chunks).

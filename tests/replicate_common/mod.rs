@@ -55,6 +55,7 @@ pub fn settings(task: &str, src: &str, dst: &str, state: &Path) -> Settings {
         queue_bytes: 4 << 20,
         restore_max_bytes: 1 << 20,
         batch: 256,
+        mset_keys: 64,
         qps: None,
         ack_interval: Duration::from_millis(50),
         max_retries: 0,

@@ -117,7 +117,7 @@ impl Sink {
     /// Queues a command the sink may keep (a cluster sink then copies no argument list).
     pub fn push_owned(&mut self, cmd: DbCmd) {
         match self {
-            Sink::Single(p) => p.push(&cmd),
+            Sink::Single(p) => p.push_owned(cmd),
             Sink::Cluster(c) => c.push_owned(cmd),
         }
     }
