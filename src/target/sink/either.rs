@@ -13,14 +13,14 @@ use crate::resp::Frame;
 #[derive(Debug)]
 pub enum Sink {
     /// A standalone Redis.
-    Single(Pipe),
+    Single(Box<Pipe>),
     /// A Redis Cluster.
     Cluster(Box<ClusterSink>),
 }
 
 impl From<Pipe> for Sink {
     fn from(p: Pipe) -> Self {
-        Sink::Single(p)
+        Sink::Single(Box::new(p))
     }
 }
 
