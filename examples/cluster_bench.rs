@@ -1,6 +1,6 @@
 //! Throughput into a 3-master Redis Cluster: the `df2redis replicate` binary (its own process, so
 //! its CPU is its own) from the mock master (N string keys of 100 bytes) against
-//! `redis-benchmark --cluster -t set -d 100 -P 64 -r N` on the same cluster in the same round;
+//! `redis-benchmark --cluster -t set -d 100 -P 64 -r 1000000000` (distinct keys) on the same cluster in the same round;
 //! then a journal replay (df2redis SIGSTOPped while the master journals `--records` SETs, then
 //! SIGCONT) with the per-slot LSN markers on, or off with `--extra --no-target-marker`.
 //! Medians over `--rounds`; CPU seconds per 1 M keys of df2redis, the three masters together and
@@ -47,6 +47,9 @@ struct Args {
     /// Extra arguments for `df2redis replicate` (e.g. `--no-target-marker`, `--batch-size 2048`).
     #[arg(long, allow_hyphen_values = true, num_args = 0..)]
     extra: Vec<String>,
+    /// Do not pin the target's servers to CPU 0 and everything else to the other CPUs.
+    #[arg(long)]
+    no_pin: bool,
 }
 
 fn cluster_cpu(c: &RedisCluster) -> f64 {
@@ -65,19 +68,29 @@ async fn cmds_reads(c: &RedisCluster) -> (f64, f64) {
     (cmds, reads)
 }
 
-async fn redis_benchmark(cluster: &RedisCluster, n: usize) -> f64 {
+/// `redis-benchmark --cluster …`: SET/s and the client's own CPU seconds.
+fn redis_benchmark(cluster: &RedisCluster, n: usize) -> (f64, f64) {
     let (host, port) = cluster.seed().rsplit_once(':').expect("addr");
-    let out = tokio::process::Command::new("redis-benchmark")
-        .args(["--cluster", "-h", host, "-p", port, "-t", "set", "-d", "100", "-P", "64", "-q"])
-        .args(["-n", &n.to_string(), "-r", &n.to_string()])
-        .output()
-        .await
-        .expect("redis-benchmark");
-    let text = String::from_utf8_lossy(&out.stdout);
-    // `-q` prints progress with `\r`; the figure is the token before "requests per second".
-    let before = text.rsplit_once("requests per second").map(|(b, _)| b).unwrap_or_default();
-    let num = before.split_whitespace().last().unwrap_or("0");
-    num.parse().unwrap_or_else(|_| panic!("cannot parse redis-benchmark output: {text}"))
+    let n = n.to_string();
+    // Keys drawn from 10^9: nearly every SET inserts a new key, as the full sync does
+    // (`-r N` over N requests overwrites an existing key in 37 % of them, which is cheaper).
+    bench_common::redis_benchmark(&[
+        "--cluster",
+        "-h",
+        host,
+        "-p",
+        port,
+        "-t",
+        "set",
+        "-d",
+        "100",
+        "-P",
+        "64",
+        "-n",
+        &n,
+        "-r",
+        "1000000000",
+    ])
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -85,6 +98,10 @@ struct Round {
     ceiling: f64,
     /// CPU s per 1 M SETs of the masters during redis-benchmark.
     ceiling_cpu: f64,
+    /// CPU s per 1 M SETs of the redis-benchmark client.
+    client_cpu: f64,
+    /// CPU cores busy (all measured processes) during redis-benchmark and the full sync.
+    cores: [f64; 2],
     keys_s: f64,
     /// Commands per socket read on the masters: redis-benchmark, full sync.
     depth: [f64; 2],
@@ -100,8 +117,13 @@ async fn round(a: &Args, bin: &std::path::Path, cluster: &RedisCluster, source: 
     cluster.flushall().await.expect("flush");
     let c0 = cluster_cpu(cluster);
     let (k0, n0) = cmds_reads(cluster).await;
-    out.ceiling = redis_benchmark(cluster, a.keys).await;
-    out.ceiling_cpu = (cluster_cpu(cluster) - c0) * 1e6 / a.keys as f64;
+    let t = Instant::now();
+    let (rate, client) = redis_benchmark(cluster, a.keys);
+    let (secs, masters) = (t.elapsed().as_secs_f64(), cluster_cpu(cluster) - c0);
+    out.ceiling = rate;
+    out.ceiling_cpu = masters * 1e6 / a.keys as f64;
+    out.client_cpu = client * 1e6 / a.keys as f64;
+    out.cores[0] = (masters + client) / secs;
     let (k1, n1) = cmds_reads(cluster).await;
     out.depth[0] = (k1 - k0) / (n1 - n0).max(1.0);
     cluster.flushall().await.expect("flush");
@@ -135,6 +157,7 @@ async fn round(a: &Args, bin: &std::path::Path, cluster: &RedisCluster, source: 
     let per_m = 1e6 / a.keys as f64;
     out.full_cpu = [cpu_s(pid) * per_m, (cluster_cpu(cluster) - r0) * per_m, (cpu_s(me) - m0) * per_m];
     out.keys_s = a.keys as f64 / secs;
+    out.cores[1] = out.full_cpu.iter().sum::<f64>() / per_m / secs;
     let (k1, n1) = cmds_reads(cluster).await;
     out.depth[1] = (k1 - k0) / (n1 - n0).max(1.0);
     let mut total = 0;
@@ -174,6 +197,7 @@ async fn main() {
     let a = Args::parse();
     let bin = binary();
     let cluster = RedisCluster::start(3, 0).await.expect("cluster");
+    let pinned = !a.no_pin && bench_common::pin_target(&cluster.servers().iter().map(|s| s.pid()).collect::<Vec<_>>());
     let mut source = MockMaster::new().shards(a.shards);
     let val = Bytes::from(vec![b'x'; 100]);
     // Keys are slices of one buffer: the master's snapshot clones them without allocating.
@@ -182,25 +206,30 @@ async fn main() {
         source.dataset_mut().insert(0, names.slice(i * 14..(i + 1) * 14), Entry::new(Value::String(val.clone())));
     }
     println!(
-        "{} keys, {} journal SETs, {} flows, 3 masters, extra {:?}; loadavg {}",
+        "{} keys, {} journal SETs, {} flows, 3 masters, extra {:?}; {}; loadavg {}",
         a.keys,
         a.records,
         a.shards,
         a.extra,
+        if pinned { "masters pinned to CPU 0, the rest to the other CPUs" } else { "not pinned" },
         loadavg()
     );
     let mut rounds = Vec::new();
     for r in 0..a.rounds.max(1) {
         let x = round(&a, &bin, &cluster, &source, r).await;
         println!(
-            "round {r}: redis-benchmark --cluster {:.0} SET/s (masters {:.2} s/M, {:.0} cmds/read) | full sync {:.0} keys/s ({:.0} %, {:.0} cmds/read) cpu s/M: {} \
+            "round {r}: redis-benchmark --cluster {:.0} SET/s (masters {:.2} s/M, client {:.2} s/M, {:.2} cores, {:.0} cmds/read) \
+             | full sync {:.0} keys/s ({:.0} %, {:.0} cmds/read, {:.2} cores) cpu s/M: {} \
              | replay {:.0} ops/s cpu s/M: {} | loadavg {}",
             x.ceiling,
             x.ceiling_cpu,
+            x.client_cpu,
+            x.cores[0],
             x.depth[0],
             x.keys_s,
             100.0 * x.keys_s / x.ceiling,
             x.depth[1],
+            x.cores[1],
             cpu3(x.full_cpu),
             x.ops_s,
             cpu3(x.replay_cpu),
@@ -211,7 +240,7 @@ async fn main() {
     let med = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
     println!("medians of {} rounds (loadavg now {}):", rounds.len(), loadavg());
     println!(
-        "  redis-benchmark --cluster -t set -d 100 -P 64 -r N: {:.0} SET/s, masters {:.2} CPU s per 1 M SETs",
+        "  redis-benchmark --cluster -t set -d 100 -P 64 -r 1e9: {:.0} SET/s, masters {:.2} CPU s per 1 M SETs",
         med(&|x| x.ceiling),
         med(&|x| x.ceiling_cpu)
     );
@@ -222,6 +251,22 @@ async fn main() {
         med(&|x| x.full_cpu[0]),
         med(&|x| x.full_cpu[1]),
         med(&|x| x.full_cpu[2])
+    );
+    // What 2 cores allow when every process is CPU-bound: the ceiling costs masters + client per
+    // key, the full sync costs df2redis + masters + mock per key.
+    let full = med(&|x| x.full_cpu.iter().sum());
+    let bench = med(&|x| x.ceiling_cpu + x.client_cpu);
+    println!(
+        "  CPU budget on 2 cores: redis-benchmark path {:.2} s/M (client {:.2}) → ≤ {:.0} SET/s; full-sync path {:.2} s/M → ≤ {:.0} keys/s; \
+         bound on the ratio with both CPU-bound: {:.0} %; cores busy: benchmark {:.2}, full sync {:.2}",
+        bench,
+        med(&|x| x.client_cpu),
+        2e6 / bench,
+        full,
+        2e6 / full,
+        100.0 * bench / full,
+        med(&|x| x.cores[0]),
+        med(&|x| x.cores[1])
     );
     if a.records > 0 {
         println!(

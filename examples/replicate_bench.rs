@@ -1,7 +1,7 @@
 //! Replication benchmark: full sync of a generated dataset and journal replay ops/s of the
 //! `df2redis replicate` binary (a separate process, so its peak RSS is its own) from the mock
 //! master into a local redis-server, against the same Redis's pipelined ingest ceiling
-//! (`redis-benchmark -t set -d 100 -P 64`, one key and `-r` distinct keys) measured in the same
+//! (`redis-benchmark -t set -d 100 -P 64`, one key and `-r 1000000000` distinct keys) measured in the same
 //! round. Medians over `--rounds`.
 //!
 //! `cargo build --release --bin df2redis && cargo run --release --example replicate_bench --
@@ -54,19 +54,22 @@ struct Args {
     /// Extra arguments for `df2redis replicate` (e.g. `--queue-mib 64`).
     #[arg(long, allow_hyphen_values = true, num_args = 0..)]
     extra: Vec<String>,
+    /// Do not pin the target's servers to CPU 0 and everything else to the other CPUs.
+    #[arg(long)]
+    no_pin: bool,
 }
 
-fn redis_benchmark(addr: &str, n: usize, size: usize, random_keys: bool) -> f64 {
+/// `redis-benchmark -t set -P 64`: SET/s and the client's CPU seconds; one key, or distinct keys.
+fn redis_benchmark(addr: &str, n: usize, size: usize, random_keys: bool) -> (f64, f64) {
     let (host, port) = addr.rsplit_once(':').expect("host:port");
-    let mut cmd = Command::new("redis-benchmark");
-    cmd.args(["-h", host, "-p", port, "-t", "set", "-d", &size.to_string(), "-P", "64", "-n", &n.to_string(), "-q"]);
+    let (n, size) = (n.to_string(), size.to_string());
+    let mut a = vec!["-h", host, "-p", port, "-t", "set", "-d", &size, "-P", "64", "-n", &n];
     if random_keys {
-        cmd.args(["-r", &n.to_string()]);
+        // Keys drawn from 10^9: nearly every SET inserts a new key, as the full sync does
+        // (`-r N` over N requests overwrites an existing key in 37 % of them, which is cheaper).
+        a.extend(["-r", "1000000000"]);
     }
-    let out = cmd.output().expect("run redis-benchmark");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.rsplit('\r').find(|l| l.contains("requests per second")).unwrap_or_default();
-    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("unparsed: {text}"))
+    bench_common::redis_benchmark(&a)
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -91,6 +94,8 @@ struct Round {
     ceiling_r: f64,
     /// redis-server CPU seconds per 1 M SETs during `redis-benchmark -r`.
     redis_r_cpu: f64,
+    /// The redis-benchmark client's CPU seconds per 1 M SETs (`-r`).
+    client_cpu: f64,
     /// Commands per socket read on redis-server: redis-benchmark -r, full sync, replay.
     depth: [f64; 3],
     keys_s: f64,
@@ -108,12 +113,14 @@ async fn round(args: &Args, bin: &std::path::Path, redis: &RedisServer, source: 
     let me = std::process::id();
     let mut out = Round::default();
     redis.flushall().await.expect("flushall");
-    out.ceiling = redis_benchmark(&addr, 2_000_000, args.size, false);
+    out.ceiling = redis_benchmark(&addr, 2_000_000, args.size, false).0;
     redis.flushall().await.expect("flushall");
     let c = cpu_s(redis.pid());
     let d0 = cmds_reads(&addr).await;
-    out.ceiling_r = redis_benchmark(&addr, 2_000_000, args.size, true);
+    let (rate, client) = redis_benchmark(&addr, 2_000_000, args.size, true);
+    out.ceiling_r = rate;
     out.redis_r_cpu = (cpu_s(redis.pid()) - c) / 2.0;
+    out.client_cpu = client / 2.0;
     out.depth[0] = depth(d0, cmds_reads(&addr).await);
     redis.flushall().await.expect("flushall");
 
@@ -177,6 +184,7 @@ async fn main() {
     let args = Args::parse();
     let bin = binary();
     let redis = RedisServer::start().await.expect("start redis-server");
+    let pinned = !args.no_pin && bench_common::pin_target(&[redis.pid()]);
     let mut source = MockMaster::new().shards(args.shards);
     let value = Bytes::from(vec![b'v'; args.size]);
     // Keys are slices of one buffer: the master's snapshot clones them without allocating.
@@ -185,12 +193,13 @@ async fn main() {
         source.dataset_mut().insert(0, names.slice(i * 14..(i + 1) * 14), Entry::new(Value::String(value.clone())));
     }
     println!(
-        "{} keys of {} B, {} journal SETs, {} flows, {} rounds; loadavg {}",
+        "{} keys of {} B, {} journal SETs, {} flows, {} rounds; {}; loadavg {}",
         args.keys,
         args.size,
         args.records,
         args.shards,
         args.rounds,
+        if pinned { "redis-server pinned to CPU 0, the rest to the other CPUs" } else { "not pinned" },
         loadavg()
     );
     let mut rounds = Vec::new();
@@ -237,6 +246,18 @@ async fn main() {
         med(&|x| x.full_cpu[0]),
         med(&|x| x.full_cpu[1]),
         med(&|x| x.full_cpu[2])
+    );
+    // What 2 cores allow when every process is CPU-bound: the -r ceiling costs redis + client
+    // per key, the full sync costs df2redis + redis + mock per key.
+    let full = med(&|x| x.full_cpu.iter().sum());
+    let bench = med(&|x| x.redis_r_cpu + x.client_cpu);
+    println!(
+        "  CPU per 1 M keys: redis-benchmark -r path {:.2} s (client {:.2}), full-sync path {:.2} s: \
+         with both CPU-bound on 2 cores the ratio could reach {:.0} %",
+        bench,
+        med(&|x| x.client_cpu),
+        full,
+        100.0 * bench / full
     );
     println!(
         "  journal replay: {:.0} ops/s ({:.2} s); CPU s per 1 M records: df2redis {:.2}, redis-server {:.2}, mock master {:.2}",

@@ -13,6 +13,12 @@ use serde_json::Value as Json;
 
 mod inspect_json;
 
+/// mimalloc: the cluster writer keeps each command until its node confirms it and then frees
+/// them in bulk, which glibc's allocator pays for in consolidation (≈ a quarter of df2redis's
+/// CPU in a full sync into a cluster).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "df2redis", version, about = "Replicate a live Dragonfly deployment into Redis or Redis Cluster")]
 struct Cli {

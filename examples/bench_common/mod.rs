@@ -83,3 +83,45 @@ pub fn spawn_replicate(bin: &Path, cfg: &Path, extra: &[String]) -> Child {
         .spawn()
         .expect("spawn df2redis")
 }
+
+/// Runs `redis-benchmark ARGS -q`: its SET/s and the client's own CPU seconds (bash `times`).
+pub fn redis_benchmark(args: &[&str]) -> (f64, f64) {
+    let out = Command::new("bash")
+        .args(["-c", "redis-benchmark \"$@\" -q; times", "redis-benchmark"])
+        .args(args)
+        .output()
+        .expect("run redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `-q` prints progress with `\r`; the figure is the token before "requests per second".
+    let before = text.rsplit_once("requests per second").map(|(b, _)| b).unwrap_or_default();
+    let num = before.split_whitespace().last().unwrap_or("0");
+    let rate = num.parse().unwrap_or_else(|_| panic!("cannot parse redis-benchmark output: {text}"));
+    // `times` prints the shell's user/sys, then its children's: "0m1.234s 0m0.567s".
+    let secs = |t: &str| -> f64 {
+        let (m, s) = t.trim_end_matches('s').split_once('m').unwrap_or(("0", "0"));
+        m.parse::<f64>().unwrap_or(0.0) * 60.0 + s.parse::<f64>().unwrap_or(0.0)
+    };
+    let client = text.lines().last().map(|l| l.split_whitespace().map(secs).sum()).unwrap_or(0.0);
+    (rate, client)
+}
+
+/// Pins the target's server processes to CPU 0 and this process (the mock master, and every
+/// child it starts from now on: df2redis, redis-benchmark) to the other CPUs, so the target has
+/// a core of its own in both the ceiling and the replication measurements — as in production,
+/// where the source and df2redis do not run on the target's host. No-op on one CPU.
+pub fn pin_target(target_pids: &[u32]) -> bool {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if cpus < 2 {
+        return false;
+    }
+    let taskset = |list: &str, pid: u32| {
+        let st =
+            Command::new("taskset").args(["-a", "-p", "-c", list, &pid.to_string()]).stdout(Stdio::null()).status();
+        assert!(st.is_ok_and(|s| s.success()), "taskset -a -p -c {list} {pid} failed");
+    };
+    for &p in target_pids {
+        taskset("0", p);
+    }
+    taskset(&format!("1-{}", cpus - 1), std::process::id());
+    true
+}
