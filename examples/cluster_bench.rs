@@ -47,9 +47,10 @@ struct Args {
     /// Extra arguments for `df2redis replicate` (e.g. `--no-target-marker`, `--batch-size 2048`).
     #[arg(long, allow_hyphen_values = true, num_args = 0..)]
     extra: Vec<String>,
-    /// Do not pin the target's servers to CPU 0 and everything else to the other CPUs.
+    /// Pin the target's servers to CPU 0 and everything else (mock master, df2redis,
+    /// redis-benchmark) to the other CPUs.
     #[arg(long)]
-    no_pin: bool,
+    pin: bool,
 }
 
 fn cluster_cpu(c: &RedisCluster) -> f64 {
@@ -197,7 +198,7 @@ async fn main() {
     let a = Args::parse();
     let bin = binary();
     let cluster = RedisCluster::start(3, 0).await.expect("cluster");
-    let pinned = !a.no_pin && bench_common::pin_target(&cluster.servers().iter().map(|s| s.pid()).collect::<Vec<_>>());
+    let pinned = a.pin && bench_common::pin_target(&cluster.servers().iter().map(|s| s.pid()).collect::<Vec<_>>());
     let mut source = MockMaster::new().shards(a.shards);
     let val = Bytes::from(vec![b'x'; 100]);
     // Keys are slices of one buffer: the master's snapshot clones them without allocating.

@@ -54,9 +54,10 @@ struct Args {
     /// Extra arguments for `df2redis replicate` (e.g. `--queue-mib 64`).
     #[arg(long, allow_hyphen_values = true, num_args = 0..)]
     extra: Vec<String>,
-    /// Do not pin the target's servers to CPU 0 and everything else to the other CPUs.
+    /// Pin the target's servers to CPU 0 and everything else (mock master, df2redis,
+    /// redis-benchmark) to the other CPUs.
     #[arg(long)]
-    no_pin: bool,
+    pin: bool,
 }
 
 /// `redis-benchmark -t set -P 64`: SET/s and the client's CPU seconds; one key, or distinct keys.
@@ -184,7 +185,7 @@ async fn main() {
     let args = Args::parse();
     let bin = binary();
     let redis = RedisServer::start().await.expect("start redis-server");
-    let pinned = !args.no_pin && bench_common::pin_target(&[redis.pid()]);
+    let pinned = args.pin && bench_common::pin_target(&[redis.pid()]);
     let mut source = MockMaster::new().shards(args.shards);
     let value = Bytes::from(vec![b'v'; args.size]);
     // Keys are slices of one buffer: the master's snapshot clones them without allocating.
