@@ -28,13 +28,15 @@ pub enum TopologyError {
     },
 }
 
-/// Credentials and timeouts for the short admin connections used here.
+/// Credentials, TLS and timeouts for the short admin connections used here.
 #[derive(Debug, Clone, Default)]
 pub struct AdminAuth {
     /// ACL user.
     pub username: Option<String>,
     /// Password (never logged).
     pub password: Option<String>,
+    /// TLS (`None`: plain TCP).
+    pub tls: Option<crate::resp::TlsClient>,
 }
 
 impl AdminAuth {
@@ -49,6 +51,7 @@ impl AdminAuth {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Some(Duration::from_secs(10)),
             auth,
+            tls: self.tls.clone(),
             ..ConnectOptions::default()
         }
     }

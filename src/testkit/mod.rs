@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, MutexGuard, OnceCell};
 use crate::resp::{Cmd, ConnectOptions, Connection, Frame, RespError};
 
 pub use cluster::{ClusterNode, RedisCluster};
-pub use server::{RedisServer, ServerOptions};
+pub use server::{RedisServer, ServerOptions, ServerTls};
 
 /// Errors of the harness.
 #[derive(Debug, thiserror::Error)]
