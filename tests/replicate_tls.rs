@@ -24,17 +24,22 @@ use mock_master::MockMaster;
 use replicate_common::{caught_up, DEADLINE};
 use tls_common::{pki, Pki};
 
-fn master() -> MockMaster {
+/// 200 strings, a string with a TTL, and a hash in `hash_db`.
+fn master_with_hash_in(hash_db: u32) -> MockMaster {
     let mut m = MockMaster::new().shards(2).seed(7);
     for i in 0..200 {
         m = m.key(0, &format!("k{i}"), Value::String(format!("value-{i}").into()));
     }
-    m.key(1, "h", Value::Hash(vec![("f".into(), "v".into()), ("g".into(), "w".into())])).key_with_expiry(
+    m.key(hash_db, "h", Value::Hash(vec![("f".into(), "v".into()), ("g".into(), "w".into())])).key_with_expiry(
         0,
         "ttl",
         Value::String("x".into()),
         4_000_000_000_000,
     )
+}
+
+fn master() -> MockMaster {
+    master_with_hash_in(1)
 }
 
 fn tls_yaml(tls: &str) -> String {
@@ -277,4 +282,163 @@ async fn plain_text_and_tls_mismatches_fail_fast_and_clearly() {
         assert!(text.contains(&addr), "{text}");
         assert!(text.contains("expects TLS"), "{addr}: {text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_target_over_tls() {
+    let pki = pki();
+    // 3 masters serving TLS only, bus and replication over TLS, announcing 127.0.0.1 (an IP SAN
+    // of the server certificate): discovery, per-node pipelines and markers all speak TLS.
+    let cluster = df2redis::testkit::RedisCluster::start_with(
+        3,
+        0,
+        ServerOptions { tls: Some(pki.redis(false)), ..ServerOptions::default() },
+    )
+    .await
+    .unwrap();
+    let m = master_with_hash_in(0).start_tls(&pki.mock(false)).await.unwrap();
+    let src = m.addr.to_string();
+    let state = replicate_common::state_dir("tls-cluster");
+    let cfg = state.join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "taskName: tlsc\nstateDir: {s}\n\
+             source: {{type: dragonfly, addr: '{src}', tls: {ca}}}\n\
+             target: {{type: redis-cluster, addr: '{seed}', tls: {ca}}}\n\
+             checkpoint: {{enabled: true, intervalSeconds: 1, path: {s}/checkpoint.json}}\n",
+            ca = ca_yaml(&pki.ca),
+            seed = cluster.seed(),
+            s = state.display()
+        ),
+    )
+    .unwrap();
+    let args = ReplicateArgs {
+        config: ConfigArgs { config: Some(cfg), ..ConfigArgs::default() },
+        flush_target: true,
+        ack_interval: 0.05,
+        log_interval: 3600,
+        queue_mib: 16,
+        restore_max_bytes: 1 << 20,
+        listening_port: 6380,
+        wait_timeout_ms: 1000,
+        cross_slot: "fail".into(),
+        ..ReplicateArgs::default()
+    };
+    let mut s = Settings::from_args(&args).unwrap();
+    s.status_file = None;
+    let status = Arc::new(Status::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut run = tokio::spawn(run_with(s, stop_rx, status.clone()));
+    tokio::select! {
+        () = caught_up(&status, &m.handle) => {}
+        r = &mut run => panic!("replicate ended: {r:?}"),
+    }
+    m.handle.exec(0, &["SET", "live", "over-tls"]);
+    caught_up(&status, &m.handle).await;
+    let map = cluster.slot_map().await.unwrap();
+    let mut total = 0;
+    for n in map.nodes() {
+        let tls = df2redis::testkit::tls_for(&n.addr).expect("a TLS node");
+        let mut c = Connection::connect(&n.addr, &ConnectOptions { tls: Some(tls), ..ConnectOptions::default() })
+            .await
+            .unwrap();
+        let keys = c.request(&Cmd::new("KEYS").arg("*")).await.unwrap().into_array().unwrap();
+        total += keys.iter().filter(|k| !k.to_string_lossy().starts_with("df2redis:")).count();
+    }
+    assert_eq!(total, 203, "200 strings + ttl + h + live across the masters");
+    // verify over TLS against the cluster (topology, per-node pools).
+    let ca = pki.ca.display().to_string();
+    let plan = VerifyCli::try_parse_from([
+        "verify",
+        "--source-addr",
+        &src,
+        "--source-tls-ca-file",
+        &ca,
+        "--target-addr",
+        cluster.seed(),
+        "--target-tls-ca-file",
+        &ca,
+        "--compare-times",
+        "1",
+    ])
+    .unwrap()
+    .v
+    .plan()
+    .unwrap();
+    let report = df2redis::verify::cli::execute(&plan, df2redis::verify::progress::Progress::hidden()).await.unwrap();
+    assert!(report.target.contains("cluster"), "{}", report.target);
+    assert_eq!(report.source_keys, 203, "{report:?}");
+    assert!(report.diffs.is_empty(), "{:?}", report.diffs);
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(DEADLINE, run).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_exits_2_naming_the_endpoint_on_a_tls_failure() {
+    let pki = pki();
+    let redis = tls_redis(&pki, false).await;
+    let m = master().start_tls(&pki.mock(false)).await.unwrap();
+    let src = m.addr.to_string();
+    let run = |args: Vec<String>| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_df2redis"))
+            .args(args)
+            .env_remove("DF2REDIS_LOG_FORMAT")
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let (ca, wrong) = (pki.ca.display().to_string(), pki.wrong_ca.display().to_string());
+    let args = |target_ca: &str| -> Vec<String> {
+        [
+            "verify",
+            "--no-progress",
+            "--compare-times",
+            "1",
+            "--source-addr",
+            &src,
+            "--source-tls-ca-file",
+            &ca,
+            "--target-addr",
+            redis.addr(),
+            "--target-tls-ca-file",
+            target_ca,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let out = tokio::time::timeout(DEADLINE, run(args(&wrong))).await.unwrap().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("target") && err.contains(redis.addr()) && err.contains("not signed by a CA we trust"),
+        "{err}"
+    );
+    let out = tokio::time::timeout(DEADLINE, run(args(&ca))).await.unwrap().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the marker-less target lacks every key: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // replicate: a key file that is not a key is refused at start, naming the config key.
+    let key_is_cert = pki.server_cert.display().to_string();
+    let out = run(vec![
+        "replicate".into(),
+        "--source-addr".into(),
+        src.clone(),
+        "--target-addr".into(),
+        redis.addr().into(),
+        "--target-tls-ca-file".into(),
+        ca.clone(),
+        "--target-tls-cert-file".into(),
+        pki.client_cert.display().to_string(),
+        "--target-tls-key-file".into(),
+        key_is_cert,
+    ])
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("target.tls.keyFile") && err.contains("no PEM private key"), "{err}");
 }

@@ -117,7 +117,9 @@ pub async fn slot_map_from(addr: &str, auth: &AdminAuth) -> Result<SlotMap, Stri
     let mut c = Connection::connect(addr, &auth.options()).await.map_err(|e| e.to_string())?;
     let shards = c.request(&Cmd::new("CLUSTER").arg("SHARDS")).await;
     let mut map = match shards {
-        Ok(f @ Frame::Array(_)) => SlotMap::from_cluster_shards(&f).map_err(|e| e.to_string())?,
+        Ok(f @ Frame::Array(_)) => {
+            SlotMap::from_cluster_shards_for(&f, auth.tls.is_some()).map_err(|e| e.to_string())?
+        }
         _ => {
             let f = c.request(&Cmd::new("CLUSTER").arg("SLOTS")).await.map_err(|e| e.to_string())?;
             if let Frame::Error(e) = &f {

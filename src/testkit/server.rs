@@ -254,6 +254,7 @@ impl RedisServer {
                 return Err(TestkitError::Failed(format!("redis-server exited during startup:\n{log}")));
             }
             if server.answers_as_ours().await {
+                super::register_tls(&server.addr, server.tls.clone());
                 return Ok(Ok(server));
             }
             if tokio::time::Instant::now() >= end {
@@ -334,10 +335,7 @@ impl RedisServer {
 
     /// One command on a fresh connection.
     pub async fn cmd(&self, cmd: &Cmd) -> Result<Frame> {
-        if self.tls.is_none() {
-            return command(&self.addr, self.password.as_deref(), cmd).await;
-        }
-        Ok(self.connect().await?.request(cmd).await?)
+        command(&self.addr, self.password.as_deref(), cmd).await
     }
 
     /// `FLUSHALL`.
@@ -352,6 +350,9 @@ impl RedisServer {
 
     /// Kill the server now (SIGKILL) and wait until it is gone.
     pub fn kill(&mut self) {
+        if self.tls.is_some() {
+            super::register_tls(&self.addr, None);
+        }
         drop(self.stdin.take());
         let _ = self.supervisor.wait();
     }

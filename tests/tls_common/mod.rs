@@ -1,6 +1,7 @@
 //! Test PKI generated at runtime with rcgen (no key material in the repo): a CA, a server
-//! certificate for 127.0.0.1 / localhost / `df.test`, a client certificate, and an unrelated
-//! "wrong" CA, written as PEM files into a temporary directory.
+//! certificate for 127.0.0.1 / localhost / `df.test` (also usable as a client certificate: a TLS
+//! cluster's bus always authenticates both ends), a client certificate, and an unrelated "wrong"
+//! CA, written as PEM files into a temporary directory.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -43,12 +44,12 @@ fn leaf(
     issuer: &CertifiedIssuer<'static, KeyPair>,
     cn: &str,
     sans: &[&str],
-    usage: ExtendedKeyUsagePurpose,
+    usage: &[ExtendedKeyUsagePurpose],
 ) -> (String, String) {
     let mut p = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    p.extended_key_usages = vec![usage];
+    p.extended_key_usages = usage.to_vec();
     let key = KeyPair::generate().unwrap();
     let cert = p.signed_by(&key, issuer).unwrap();
     (cert.pem(), key.serialize_pem())
@@ -67,9 +68,9 @@ pub fn pki() -> Pki {
         &root,
         "df2redis test server",
         &["127.0.0.1", "localhost", "df.test"],
-        ExtendedKeyUsagePurpose::ServerAuth,
+        &[ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
     );
-    let (cc, ck) = leaf(&root, "df2redis test client", &[], ExtendedKeyUsagePurpose::ClientAuth);
+    let (cc, ck) = leaf(&root, "df2redis test client", &[], &[ExtendedKeyUsagePurpose::ClientAuth]);
     let wrong = ca("unrelated CA");
     Pki {
         ca: write("ca.pem", &root.pem()),

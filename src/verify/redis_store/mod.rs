@@ -177,7 +177,7 @@ impl RedisStore {
             return Ok(Topology { cluster: false, map: SlotMap::single(addr), masters: vec![addr.to_string()] });
         }
         let shards = self.admin(addr, &[b"CLUSTER", b"SHARDS"]).await?;
-        let map = match SlotMap::from_cluster_shards(&shards) {
+        let map = match SlotMap::from_cluster_shards_for(&shards, self.opts.tls.is_some()) {
             Ok(m) if !shards.is_error() => m,
             _ => {
                 let slots = self.admin(addr, &[b"CLUSTER", b"SLOTS"]).await?;
