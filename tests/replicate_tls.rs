@@ -232,6 +232,18 @@ async fn wrong_ca_names_the_endpoint() {
         .await
         .unwrap_err();
     assert!(matches!(e, RespError::Tls { .. }) && e.to_string().contains("not valid for `other.test`"), "{e}");
+    // insecureSkipVerify: any certificate is accepted (the session is still encrypted).
+    let tls = TlsClient::new(&df2redis::config::Tls {
+        ca_file: Some(pki.wrong_ca.clone()),
+        insecure_skip_verify: true,
+        ..pki.client(false)
+    })
+    .unwrap();
+    assert!(tls.is_insecure());
+    let mut c = Connection::connect(redis.addr(), &ConnectOptions { tls: Some(tls), ..ConnectOptions::default() })
+        .await
+        .unwrap();
+    assert_eq!(c.request(&Cmd::new("PING")).await.unwrap(), Frame::Simple("PONG".into()));
     // serverName naming a SAN the certificate has works with any address.
     let tls =
         TlsClient::new(&df2redis::config::Tls { server_name: Some("df.test".into()), ..pki.client(false) }).unwrap();
