@@ -26,6 +26,7 @@ use crate::replica::flows::open_flow;
 use crate::replica::handshake::handshake;
 use crate::replica::reader::Reader;
 use crate::replica::{ack, SessionError, SourceOpts};
+use crate::resp::TlsClient;
 use crate::status::{FlowPhase, Status};
 use crate::target::cluster::{discover, is_cluster, serving_masters, AdminAuth, ClusterOpts, TargetMode};
 use crate::target::node::NodeOptions;
@@ -170,9 +171,15 @@ impl Settings {
     pub fn from_args(a: &ReplicateArgs) -> Result<Settings, ReplicateError> {
         let cfg = a.config.load().map_err(|e| ReplicateError::Config(e.to_string()))?;
         let target = cfg.target.clone().ok_or_else(|| ReplicateError::Config("no target configured".into()))?;
-        if cfg.source.tls.enabled || target.tls.enabled {
-            return Err(ReplicateError::Config("TLS is not supported by `replicate` yet".into()));
-        }
+        let tls = |ep: &crate::config::Endpoint, name: &str| {
+            let c = TlsClient::for_endpoint(&ep.tls)
+                .map_err(|e| ReplicateError::Config(format!("{name}.tls.{}: {e}", e.key())))?;
+            if let Some(c) = &c {
+                c.warn_if_insecure(name);
+            }
+            Ok::<_, ReplicateError>(c)
+        };
+        let (source_tls, target_tls) = (tls(&cfg.source, "source")?, tls(&target, "target")?);
         let mut policies = TypePolicies::default();
         for p in &a.type_policy {
             policies.apply_spec(p).map_err(ReplicateError::Config)?;
@@ -195,6 +202,7 @@ impl Settings {
                 password: pw(&cfg.source),
                 listening_port: a.listening_port,
                 client_id: format!("df2redis-{}", cfg.task_name),
+                tls: source_tls,
             },
             target: PipeOptions {
                 addr: target.addr.to_string(),
@@ -202,6 +210,7 @@ impl Settings {
                 password: pw(&target),
                 max_batches_in_flight: 256,
                 conflict,
+                tls: target_tls,
             },
             checkpoint: cfg.checkpoint.enabled.then(|| cfg.checkpoint.path.clone()),
             checkpoint_interval: cfg.checkpoint.interval,
@@ -305,7 +314,7 @@ pub async fn run_with(s: Settings, stop: watch::Receiver<bool>, status: Arc<Stat
             }
         });
     }
-    let caps = target_caps(&s).await.map_err(|e| ReplicateError::Fatal(format!("target: {e}")))?;
+    let caps = target_caps(&s).await.map_err(|e| ReplicateError::Fatal(e.to_string()))?;
     tracing::info!(target = %s.target.addr, version = %caps.version, rdb = caps.rdb_version, json = caps.json, bloom = caps.bloom, "target");
     let mut resume: Option<(String, Vec<u64>)> = None;
     let mut wrote_before = false;
@@ -381,7 +390,11 @@ pub async fn run_with(s: Settings, stop: watch::Receiver<bool>, status: Arc<Stat
 /// Standalone or cluster: asks the target unless `target.type` says; for a cluster, checks the
 /// db mapping, turns the in-transaction marker off (it cannot span slots) and decides `WAIT`.
 async fn resolve_cluster(s: &mut Settings) -> Result<Option<Arc<ClusterSettings>>, ReplicateError> {
-    let auth = AdminAuth { username: s.target.username.clone(), password: s.target.password.clone() };
+    let auth = AdminAuth {
+        username: s.target.username.clone(),
+        password: s.target.password.clone(),
+        tls: s.target.tls.clone(),
+    };
     let mut seeds = s.cluster.seeds.clone();
     if !seeds.contains(&s.target.addr) {
         seeds.insert(0, s.target.addr.clone());
@@ -448,6 +461,7 @@ async fn resolve_cluster(s: &mut Settings) -> Result<Option<Arc<ClusterSettings>
             password: s.target.password.clone(),
             max_batches: s.target.max_batches_in_flight.max(1),
             conflict: s.conflict,
+            tls: s.target.tls.clone(),
         },
         wait_replicas: wait,
         wait_timeout_ms: if s.cluster.wait_timeout_ms == 0 { 1000 } else { s.cluster.wait_timeout_ms },
@@ -892,5 +906,6 @@ fn source_pipe_opts(s: &Settings) -> PipeOptions {
         password: s.source.password.clone(),
         max_batches_in_flight: 4,
         conflict: ConflictPolicy::Overwrite,
+        tls: s.source.tls.clone(),
     }
 }

@@ -34,7 +34,13 @@ async fn sink(seed: &str, policy: CrossSlotPolicy) -> (Sink, Arc<ClusterCounters
 async fn cluster_sink(seed: &str, policy: CrossSlotPolicy) -> (ClusterSink, Arc<ClusterCounters>) {
     let cfg = Arc::new(ClusterSettings {
         seeds: vec![seed.to_owned()],
-        node: NodeOptions { username: None, password: None, max_batches: 16, conflict: ConflictPolicy::Overwrite },
+        node: NodeOptions {
+            username: None,
+            password: None,
+            max_batches: 16,
+            conflict: ConflictPolicy::Overwrite,
+            tls: None,
+        },
         wait_replicas: 1,
         wait_timeout_ms: 2000,
         cross_slot: policy,

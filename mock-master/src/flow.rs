@@ -15,7 +15,6 @@ use bytes::Bytes;
 use df2redis::proto::compress::Codec;
 use df2redis::proto::{JournalOp, JournalRecord};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::config::Compression;
 use crate::dataset::Entry;
@@ -39,7 +38,7 @@ struct Closed;
 
 /// Writes bytes to the socket, counting them and applying this flow's faults.
 struct Sink {
-    w: OwnedWriteHalf,
+    w: crate::tls::Wr,
     /// Stream position: bytes handed to the sink (fault offsets count these).
     written: u64,
     /// Gathered bytes not on the socket yet.
@@ -97,7 +96,7 @@ impl Sink {
         if let Some(rate) = self.faults.throttle {
             self.drain().await?;
             for piece in data.chunks(1024) {
-                self.w.write_all(piece).await.map_err(|_| Closed)?;
+                crate::tls::send(&mut self.w, piece).await.map_err(|_| Closed)?;
                 self.on_socket += piece.len() as u64;
                 tokio::time::sleep(Duration::from_micros(piece.len() as u64 * 1_000_000 / rate.max(1))).await;
             }
@@ -116,7 +115,7 @@ impl Sink {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let r = self.w.write_all(&self.buf).await;
+        let r = crate::tls::send(&mut self.w, &self.buf).await;
         self.on_socket += self.buf.len() as u64;
         self.buf.clear();
         r.map_err(|_| Closed)?;
@@ -206,7 +205,7 @@ struct FlowWriter {
 }
 
 /// Runs flow `idx` of session `sid` on its socket's write half until the session ends.
-pub async fn run(shared: Arc<Shared>, sid: u64, idx: u32, conn: u64, w: OwnedWriteHalf) {
+pub async fn run(shared: Arc<Shared>, sid: u64, idx: u32, conn: u64, w: crate::tls::Wr) {
     let (faults, token, release, compression, chunk_size, markers) = {
         let st = shared.lock();
         let Some(Some(slot)) = st.sessions.get(&sid).map(|s| s.flows.get(idx as usize)) else {

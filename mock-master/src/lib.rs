@@ -18,6 +18,7 @@ pub mod resp;
 pub mod scenario;
 mod server;
 pub mod shard;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -181,6 +182,13 @@ impl MockMaster {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         Ok(self.build().spawn(listener))
     }
+
+    /// [`MockMaster::start`] over TLS (like Dragonfly's `--tls`: one port, flows included).
+    pub async fn start_tls(self, files: &tls::TlsFiles) -> std::io::Result<Running> {
+        let acceptor = files.acceptor()?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Ok(self.build().spawn_with(listener, Some(acceptor)))
+    }
 }
 
 /// A master serving in the background; stops when dropped.
@@ -228,14 +236,29 @@ pub struct Timeout(pub String);
 impl Handle {
     /// Serves `listener` until `shutdown` resolves.
     pub fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> impl Future<Output = ()> {
-        server::serve(listener, self.shared.clone(), shutdown)
+        server::serve(listener, None, self.shared.clone(), shutdown)
+    }
+
+    /// Serves `listener` over TLS when `tls` is given, until `shutdown` resolves.
+    pub fn serve_tls(
+        &self,
+        listener: TcpListener,
+        tls: Option<tls::TlsAcceptor>,
+        shutdown: impl Future<Output = ()>,
+    ) -> impl Future<Output = ()> {
+        server::serve(listener, tls, self.shared.clone(), shutdown)
     }
 
     /// Serves `listener` in a background task.
     pub fn spawn(self, listener: TcpListener) -> Running {
+        self.spawn_with(listener, None)
+    }
+
+    /// Serves `listener` (TLS when `tls` is given) in a background task.
+    pub fn spawn_with(self, listener: TcpListener, tls: Option<tls::TlsAcceptor>) -> Running {
         let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let fut = server::serve(listener, self.shared.clone(), async move {
+        let fut = server::serve(listener, tls, self.shared.clone(), async move {
             let _ = rx.await;
         });
         let task = tokio::spawn(fut);

@@ -34,11 +34,28 @@ struct Args {
     /// Compression when no scenario is given: none, lzf, zstd, lz4.
     #[arg(long, default_value = "lz4")]
     compression: String,
+    /// Serve TLS on the port (like Dragonfly's `--tls`): PEM certificate chain (with --tls-key-file).
+    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+    /// Require client certificates signed by the CAs in this PEM file (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    tls_ca_file: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let tls = match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert), Some(key)) => Some(
+            mock_master::tls::TlsFiles { cert: cert.clone(), key: key.clone(), client_ca: args.tls_ca_file.clone() }
+                .acceptor()
+                .context("TLS files")?,
+        ),
+        _ => None,
+    };
     let listener = TcpListener::bind((args.bind.as_str(), args.port)).await.context("binding")?;
     let addr = listener.local_addr()?;
     let shutdown = async {
@@ -47,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(dir) = args.replay {
         let rp = Replay::load(&dir)?;
         println!("{addr}");
-        rp.serve(listener, shutdown).await;
+        rp.serve_tls(listener, tls, shutdown).await;
         return Ok(());
     }
     let master = match args.scenario {
@@ -65,6 +82,6 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("{addr}");
     let handle = master.build();
-    handle.serve(listener, shutdown).await;
+    handle.serve_tls(listener, tls, shutdown).await;
     Ok(())
 }

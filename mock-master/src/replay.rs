@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+use crate::tls::{send, Rd, TlsAcceptor, Wr};
 use tokio::sync::watch;
 
 use crate::resp::Reply;
@@ -114,6 +116,11 @@ impl Replay {
 
     /// Serves the capture on `listener` until `shutdown`.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        self.serve_tls(listener, None, shutdown).await
+    }
+
+    /// Serves the capture on `listener`, over TLS when `tls` is given, until `shutdown`.
+    pub async fn serve_tls(self, listener: TcpListener, tls: Option<TlsAcceptor>, shutdown: impl Future<Output = ()>) {
         let this = Arc::new(self);
         let (phase, _) = watch::channel(0u8);
         let phase = Arc::new(phase);
@@ -125,7 +132,12 @@ impl Replay {
                 _ = &mut shutdown => break,
                 acc = listener.accept() => {
                     let Ok((sock, _)) = acc else { continue };
-                    tasks.spawn(conn(this.clone(), phase.clone(), acks.clone(), sock));
+                    let (rp, phase, acks, tls) = (this.clone(), phase.clone(), acks.clone(), tls.clone());
+                    tasks.spawn(async move {
+                        if let Ok((r, w)) = crate::tls::accept(sock, tls.as_ref()).await {
+                            conn(rp, phase, acks, r, w).await;
+                        }
+                    });
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
@@ -134,8 +146,7 @@ impl Replay {
     }
 }
 
-async fn conn(rp: Arc<Replay>, phase: Arc<watch::Sender<u8>>, acks: Arc<Mutex<Vec<(u32, u64)>>>, sock: TcpStream) {
-    let (mut r, mut w) = sock.into_split();
+async fn conn(rp: Arc<Replay>, phase: Arc<watch::Sender<u8>>, acks: Arc<Mutex<Vec<(u32, u64)>>>, mut r: Rd, mut w: Wr) {
     let mut buf = BytesMut::new();
     let mut reader = CommandReader::default();
     loop {
@@ -163,7 +174,7 @@ async fn conn(rp: Arc<Replay>, phase: Arc<watch::Sender<u8>>, acks: Arc<Mutex<Ve
                             Reply::Simple("FULL".into()),
                             Reply::Simple(rp.capture.eof_tokens[i as usize].clone()),
                         ]));
-                        if w.write_all(&rep.to_bytes()).await.is_err() {
+                        if send(&mut w, &rep.to_bytes()).await.is_err() {
                             return;
                         }
                         tokio::spawn(play(rp.clone(), phase.subscribe(), i, w));
@@ -182,7 +193,7 @@ async fn conn(rp: Arc<Replay>, phase: Arc<watch::Sender<u8>>, acks: Arc<Mutex<Ve
                 }
                 _ => rp.recorded(&args).unwrap_or_else(|| Reply::err("replay mode: command not in the capture")),
             };
-            if w.write_all(&reply.to_bytes()).await.is_err() {
+            if send(&mut w, &reply.to_bytes()).await.is_err() {
                 return;
             }
         }
@@ -215,7 +226,7 @@ fn flow_check(rp: &Replay, args: &[Bytes]) -> Result<u32, Reply> {
 
 /// Reads a replay flow connection, recording `REPLCONF ACK`s.
 async fn flow_reader(
-    mut r: tokio::net::tcp::OwnedReadHalf,
+    mut r: Rd,
     mut buf: BytesMut,
     mut reader: CommandReader,
     i: u32,
@@ -237,16 +248,16 @@ async fn flow_reader(
     }
 }
 
-async fn play(rp: Arc<Replay>, mut phase: watch::Receiver<u8>, i: u32, mut w: tokio::net::tcp::OwnedWriteHalf) {
+async fn play(rp: Arc<Replay>, mut phase: watch::Receiver<u8>, i: u32, mut w: Wr) {
     let data = rp.flows[i as usize].clone();
     let split = rp.capture.full_sync_bytes[i as usize] as usize;
-    if phase.wait_for(|p| *p >= 1).await.is_err() || w.write_all(&data[..split]).await.is_err() {
+    if phase.wait_for(|p| *p >= 1).await.is_err() || send(&mut w, &data[..split]).await.is_err() {
         return;
     }
     if phase.wait_for(|p| *p >= 2).await.is_err() {
         return;
     }
-    let _ = w.write_all(&data[split..]).await;
+    let _ = send(&mut w, &data[split..]).await;
     // Keep the socket open like an idle master.
     let _ = phase.wait_for(|p| *p == 0).await;
 }

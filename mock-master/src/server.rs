@@ -1,4 +1,4 @@
-//! The TCP server: accepts connections, authenticates them, serves client commands, turns
+//! The TCP server (plain or TLS): accepts connections, authenticates them, serves client commands, turns
 //! connections into replication control or flow connections, and applies command faults.
 
 use std::future::Future;
@@ -6,18 +6,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
 
 use crate::faults::{command_matches, Fault};
 use crate::master::{FlowMsg, Shared};
 use crate::repl::{self, ConnRepl, Outcome};
 use crate::resp::Reply;
+use crate::tls::{send, Rd, TlsAcceptor, Wr};
 use df2redis::resp::server::CommandReader;
 
-/// Serves `listener` until `shutdown` resolves.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
+/// Serves `listener` (TLS when `tls` is given) until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) {
     let port = listener.local_addr().map_or(0, |a| a.port());
     let mut next_conn = 1u64;
     tokio::pin!(shutdown);
@@ -27,10 +32,15 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Fu
             _ = &mut shutdown => break,
             acc = listener.accept() => {
                 let Ok((sock, peer)) = acc else { continue };
-                let _ = sock.set_nodelay(true);
                 let id = next_conn;
                 next_conn += 1;
-                tasks.spawn(connection(sock, peer.ip().to_string(), id, port, shared.clone()));
+                let (tls, shared) = (tls.clone(), shared.clone());
+                tasks.spawn(async move {
+                    // A failed TLS handshake just closes the connection, as a real server does.
+                    if let Ok((r, w)) = crate::tls::accept(sock, tls.as_ref()).await {
+                        connection(r, w, peer.ip().to_string(), id, port, shared).await;
+                    }
+                });
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
@@ -47,8 +57,7 @@ struct Conn {
     repl: ConnRepl,
 }
 
-async fn connection(sock: TcpStream, peer_ip: String, id: u64, port: u16, shared: Arc<Shared>) {
-    let (mut r, mut w) = sock.into_split();
+async fn connection(mut r: Rd, mut w: Wr, peer_ip: String, id: u64, port: u16, shared: Arc<Shared>) {
     let authed = {
         let st = shared.lock();
         st.cfg.requirepass.is_none() && st.cfg.users.is_empty()
@@ -63,7 +72,7 @@ async fn connection(sock: TcpStream, peer_ip: String, id: u64, port: u16, shared
                 Ok(Some(a)) => a,
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = w.write_all(&Reply::Error(format!("ERR {e}")).to_bytes()).await;
+                    let _ = send(&mut w, &Reply::Error(format!("ERR {e}")).to_bytes()).await;
                     break 'outer;
                 }
             };
@@ -80,14 +89,14 @@ async fn connection(sock: TcpStream, peer_ip: String, id: u64, port: u16, shared
             };
             match outcome {
                 Outcome::Reply(rep) => {
-                    if w.write_all(&rep.to_bytes()).await.is_err() {
+                    if send(&mut w, &rep.to_bytes()).await.is_err() {
                         break 'outer;
                     }
                     shared.bump();
                 }
                 Outcome::Close => break 'outer,
                 Outcome::BecomeFlow(rep, sid, idx) => {
-                    if w.write_all(&rep.to_bytes()).await.is_err() {
+                    if send(&mut w, &rep.to_bytes()).await.is_err() {
                         break 'outer;
                     }
                     shared.bump();
@@ -130,7 +139,7 @@ async fn connection(sock: TcpStream, peer_ip: String, id: u64, port: u16, shared
 async fn flow_reader(
     shared: &Arc<Shared>,
     c: &mut Conn,
-    mut r: OwnedReadHalf,
+    mut r: Rd,
     mut buf: BytesMut,
     mut reader: CommandReader,
     sid: u64,

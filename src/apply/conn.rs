@@ -159,14 +159,19 @@ pub struct PipeOptions {
     pub max_batches_in_flight: usize,
     /// What conflicting keys do.
     pub conflict: ConflictPolicy,
+    /// TLS (`None`: plain TCP).
+    pub tls: Option<crate::resp::TlsClient>,
 }
+
+/// Bound on TCP connect, and separately on the TLS handshake, of a target/source pipe.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Pipe {
     /// Connects, authenticates, and starts the reply reader.
     pub async fn connect(opts: &PipeOptions) -> Result<Pipe, PipeError> {
-        let io = |e: std::io::Error| PipeError::Io { addr: opts.addr.clone(), detail: e.to_string() };
-        let s = tokio::net::TcpStream::connect(&opts.addr).await.map_err(io)?;
-        s.set_nodelay(true).map_err(io)?;
+        let s = crate::resp::tls::connect(&opts.addr, opts.tls.as_ref(), CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| PipeError::Io { addr: opts.addr.clone(), detail: e.to_string() })?;
         let (r, w) = s.into_split();
         let mut p =
             Pipe::from_halves(&opts.addr, Box::new(r), Box::new(w), opts.max_batches_in_flight.max(1), opts.conflict);
@@ -380,7 +385,11 @@ impl Pipe {
             return self.failure().map_or(Ok(()), Err);
         }
         let n = self.out.len();
-        let r = self.wr.write_all(&self.out).await;
+        // (TLS keeps written bytes in the session until flushed; plain TCP flush is a no-op.)
+        let r = match self.wr.write_all(&self.out).await {
+            Ok(()) => self.wr.flush().await,
+            e => e,
+        };
         self.out.clear();
         if self.out.capacity() > 8 << 20 {
             self.out = BytesMut::with_capacity(1 << 16);

@@ -89,9 +89,13 @@ pub struct Tls {
     pub enabled: bool,
     /// PEM file of CAs to trust (default: the platform roots).
     pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) for mutual TLS; given with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file` (never logged; only its path is kept here).
+    pub key_file: Option<PathBuf>,
     /// SNI / certificate name when it differs from the host.
     pub server_name: Option<String>,
-    /// Skip certificate verification (tests only).
+    /// Skip certificate verification (tests only; warned about at start).
     pub insecure_skip_verify: bool,
 }
 

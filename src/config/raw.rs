@@ -43,11 +43,13 @@ pub struct RawEndpoint {
     pub cluster: Option<RawCluster>,
 }
 
-/// `tls: true|false` or `tls: {enabled, caFile, serverName, insecureSkipVerify}`.
+/// `tls: true|false` or `tls: {enabled, caFile, certFile, keyFile, serverName, insecureSkipVerify}`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RawTls {
     pub enabled: bool,
     pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
     pub server_name: Option<String>,
     pub insecure_skip_verify: bool,
 }
@@ -57,6 +59,8 @@ pub struct RawTls {
 struct RawTlsMap {
     enabled: Option<bool>,
     ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
     server_name: Option<String>,
     #[serde(default)]
     insecure_skip_verify: bool,
@@ -72,12 +76,15 @@ impl<'de> Deserialize<'de> for RawTls {
                 Ok(RawTls {
                     enabled: m.enabled.unwrap_or(true),
                     ca_file: m.ca_file,
+                    cert_file: m.cert_file,
+                    key_file: m.key_file,
                     server_name: m.server_name,
                     insecure_skip_verify: m.insecure_skip_verify,
                 })
             }
             other => Err(D::Error::custom(format!(
-                "expected true, false or a map {{enabled, caFile, serverName, insecureSkipVerify}}, found {other}"
+                "expected true, false or a map {{enabled, caFile, certFile, keyFile, serverName, insecureSkipVerify}}, \
+                 found {other}"
             ))),
         }
     }

@@ -169,3 +169,87 @@ fn sample_file_in_examples_loads() {
     let raw = parse_file(&path).unwrap();
     validate(&raw, "sample").unwrap();
 }
+
+/// A CA-signed certificate and its key, as PEM text (generated; nothing checked in).
+fn test_cert() -> (String, String, String) {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["client".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn tls_files_are_checked_once_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_cert();
+    let f = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let (ca, cert, key, junk) = (f("ca.pem", &ca), f("c.pem", &cert), f("c.key", &key), f("junk", "hello\n"));
+    let missing = dir.path().join("missing.pem").display().to_string();
+    let cfg = |tls: String| format!("source: {{addr: 'h:1'}}\ntarget: {{addr: 'h:2', tls: {tls}}}");
+    let path_of = |e: ConfigError| match e {
+        ConfigError::Invalid { path, reason, .. } => (path, reason),
+        other => panic!("{other}"),
+    };
+    for (tls, path, why) in [
+        (format!("{{certFile: '{cert}'}}"), "target.tls.keyFile", "give both or neither"),
+        (format!("{{keyFile: '{key}'}}"), "target.tls.certFile", "give both or neither"),
+        (format!("{{certFile: '{missing}', keyFile: '{key}'}}"), "target.tls.certFile", "not a readable file"),
+        (format!("{{caFile: '{missing}'}}"), "target.tls.caFile", "not a readable file"),
+        (format!("{{caFile: '{junk}'}}"), "target.tls.caFile", "no PEM certificate"),
+        (
+            format!("{{caFile: '{ca}', certFile: '{junk}', keyFile: '{key}'}}"),
+            "target.tls.certFile",
+            "no PEM certificate",
+        ),
+        (
+            format!("{{caFile: '{ca}', certFile: '{cert}', keyFile: '{cert}'}}"),
+            "target.tls.keyFile",
+            "no PEM private key",
+        ),
+        (format!("{{caFile: '{ca}', serverName: 'not a name'}}"), "target.tls.serverName", "not a valid"),
+    ] {
+        let (p, reason) = path_of(load(&cfg(tls.clone())).unwrap_err());
+        assert_eq!(p, path, "{tls}: {reason}");
+        assert!(reason.contains(why), "{tls}: {reason}");
+    }
+    let c = load(&cfg(format!("{{caFile: '{ca}', certFile: '{cert}', keyFile: '{key}', serverName: db.internal}}")))
+        .unwrap();
+    let t = c.target.unwrap().tls;
+    assert!(t.enabled && !t.insecure_skip_verify);
+    assert_eq!(t.key_file.as_deref(), Some(Path::new(&key)));
+    // Key material never reaches Debug output (only paths are kept).
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let body = key_text.lines().nth(1).unwrap();
+    assert!(!format!("{t:?}").contains(body));
+    // tls: false with files: files still checked for existence, nothing parsed.
+    load(&cfg(format!("{{enabled: false, caFile: '{junk}'}}"))).unwrap();
+}
+
+#[test]
+fn tls_flags_turn_tls_on() {
+    let args = ConfigArgs {
+        source_addr: Some("a:1".into()),
+        source_tls_insecure_skip_verify: true,
+        target_addr: Some("b:2".into()),
+        target_tls_server_name: Some("redis.internal".into()),
+        target_tls_ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
+        ..ConfigArgs::default()
+    };
+    let (mut raw, _) = args.raw().unwrap();
+    let s = raw.source.as_ref().unwrap().tls.clone().unwrap();
+    assert!(s.enabled && s.insecure_skip_verify);
+    let t = raw.target.as_ref().unwrap().tls.clone().unwrap();
+    assert!(t.enabled && t.server_name.as_deref() == Some("redis.internal"));
+    let e = validate(&raw, "(flags)").unwrap_err();
+    assert!(e.to_string().contains("target.tls.caFile"), "{e}");
+    raw.target.as_mut().unwrap().tls.as_mut().unwrap().ca_file = None;
+    raw.target.as_mut().unwrap().tls.as_mut().unwrap().insecure_skip_verify = true;
+    let c = validate(&raw, "(flags)").unwrap();
+    assert!(c.source.tls.insecure_skip_verify && c.target.unwrap().tls.enabled);
+}

@@ -125,28 +125,42 @@ fn endpoint(raw: &RawEndpoint, name: &str, file: &str) -> Result<Endpoint, Confi
             invalid(file, &format!("{name}.{key}"), e.to_string())
         })?;
     let t = raw.tls.clone().unwrap_or_default();
-    if let Some(ca) = &t.ca_file {
-        if !ca.is_file() {
-            return Err(invalid(
-                file,
-                &format!("{name}.tls.caFile"),
-                format!("{} is not a readable file", ca.display()),
-            ));
+    let tls = Tls {
+        enabled: t.enabled,
+        ca_file: t.ca_file,
+        cert_file: t.cert_file,
+        key_file: t.key_file,
+        server_name: t.server_name,
+        insecure_skip_verify: t.insecure_skip_verify,
+    };
+    check_tls(&tls).map_err(|(key, reason)| invalid(file, &format!("{name}.tls.{key}"), reason))?;
+    Ok(Endpoint { kind, addr, seeds, username: raw.username.clone().filter(|u| !u.is_empty()), password, tls })
+}
+
+/// TLS settings checked once: certFile and keyFile together, files readable; when TLS is on,
+/// the CA, certificate and key files parsed and the client config built exactly as connections
+/// will build it. Errors: (key under `tls.`, reason).
+fn check_tls(tls: &Tls) -> Result<(), (&'static str, String)> {
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(_), None) => {
+            return Err(("keyFile", "missing: certFile and keyFile go together (give both or neither)".into()))
+        }
+        (None, Some(_)) => {
+            return Err(("certFile", "missing: certFile and keyFile go together (give both or neither)".into()))
+        }
+        _ => {}
+    }
+    for (key, path) in [("caFile", &tls.ca_file), ("certFile", &tls.cert_file), ("keyFile", &tls.key_file)] {
+        if let Some(p) = path {
+            if !p.is_file() {
+                return Err((key, format!("{} is not a readable file", p.display())));
+            }
         }
     }
-    Ok(Endpoint {
-        kind,
-        addr,
-        seeds,
-        username: raw.username.clone().filter(|u| !u.is_empty()),
-        password,
-        tls: Tls {
-            enabled: t.enabled,
-            ca_file: t.ca_file,
-            server_name: t.server_name,
-            insecure_skip_verify: t.insecure_skip_verify,
-        },
-    })
+    if tls.enabled {
+        crate::resp::tls::TlsClient::new(tls).map_err(|e| (e.key(), e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn verify_settings(raw: Option<&RawVerify>, file: &str) -> Result<VerifySettings, ConfigError> {

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::watch;
 
 use crate::resp::encode_command as encode;
@@ -24,16 +23,22 @@ pub fn ack_bytes(n: u64) -> BytesMut {
     out
 }
 
+/// Writes one ACK and flushes it (TLS holds written bytes until a flush).
+async fn send_ack(w: &mut crate::resp::tls::WriteHalf, lsn: u64) -> std::io::Result<()> {
+    w.write_all(&ack_bytes(lsn)).await?;
+    w.flush().await
+}
+
 /// Runs until the socket fails or the task is aborted. `start` is the LSN stable sync began at.
 pub async fn ack_loop(
-    mut w: OwnedWriteHalf,
+    mut w: crate::resp::tls::WriteHalf,
     mut confirmed: watch::Receiver<u64>,
     counters: Arc<FlowCounters>,
     start: u64,
     interval: Duration,
 ) -> std::io::Result<()> {
     let mut last = start.max(*confirmed.borrow());
-    w.write_all(&ack_bytes(last)).await?;
+    send_ack(&mut w, last).await?;
     counters.lsn_acked.store(last, Ordering::Relaxed);
     counters.lsn_confirmed.fetch_max(last, Ordering::Relaxed);
     let mut tick = tokio::time::interval(interval);
@@ -46,7 +51,7 @@ pub async fn ack_loop(
                     // so the master, the checkpoint and the target agree.
                     let v = (*confirmed.borrow()).max(last);
                     if v > last {
-                        w.write_all(&ack_bytes(v)).await?;
+                        send_ack(&mut w, v).await?;
                         counters.lsn_acked.store(v, Ordering::Relaxed);
                     }
                     counters.lsn_confirmed.fetch_max(v, Ordering::Relaxed);
@@ -61,7 +66,7 @@ pub async fn ack_loop(
         };
         if send {
             let v = (*confirmed.borrow()).max(last);
-            w.write_all(&ack_bytes(v)).await?;
+            send_ack(&mut w, v).await?;
             last = v;
             counters.lsn_acked.store(v, Ordering::Relaxed);
         }

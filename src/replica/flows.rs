@@ -1,12 +1,11 @@
-//! Flow connections: a raw socket per shard, AUTH, `DFLY FLOW master sync i [lsn]`, and the
+//! Flow connections: a raw socket (plain or TLS) per shard, AUTH, `DFLY FLOW master sync i [lsn]`, and the
 //! `*2 +FULL|+PARTIAL +token` reply parsed by hand, keeping any bytes after it for the decoder.
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 
 use super::{SessionError, SourceOpts};
+use crate::resp::tls::{ReadHalf, WriteHalf};
 use crate::resp::{encode_command as encode, Decoder, Frame};
 
 /// An opened flow.
@@ -15,9 +14,9 @@ pub struct FlowConn {
     /// Flow index.
     pub index: usize,
     /// Read side (the reader task owns it).
-    pub read: OwnedReadHalf,
+    pub read: ReadHalf,
     /// Write side (only `REPLCONF ACK` ever goes here).
-    pub write: OwnedWriteHalf,
+    pub write: WriteHalf,
     /// Bytes read after the FLOW reply.
     pub leftover: BytesMut,
     /// `FULL` (true) or `PARTIAL` (false).
@@ -26,7 +25,7 @@ pub struct FlowConn {
     pub token: [u8; 40],
 }
 
-async fn read_frame(r: &mut OwnedReadHalf, buf: &mut BytesMut, addr: &str, what: &str) -> Result<Frame, SessionError> {
+async fn read_frame(r: &mut ReadHalf, buf: &mut BytesMut, addr: &str, what: &str) -> Result<Frame, SessionError> {
     let mut dec = Decoder::default();
     loop {
         match dec.decode(buf) {
@@ -51,8 +50,9 @@ pub async fn open_flow(
     lsn: Option<u64>,
 ) -> Result<FlowConn, SessionError> {
     let ioe = |e: std::io::Error| SessionError::Io { addr: o.addr.clone(), detail: e.to_string() };
-    let s = TcpStream::connect(&o.addr).await.map_err(ioe)?;
-    s.set_nodelay(true).map_err(ioe)?;
+    let s = crate::resp::tls::connect(&o.addr, o.tls.as_ref(), crate::apply::conn::CONNECT_TIMEOUT)
+        .await
+        .map_err(|e| SessionError::Io { addr: o.addr.clone(), detail: format!("flow {index}: {e}") })?;
     let (mut r, mut w) = s.into_split();
     let mut buf = BytesMut::with_capacity(1 << 16);
     let mut out = BytesMut::new();
@@ -64,6 +64,7 @@ pub async fn open_flow(
         a.push(Bytes::from(pw.clone()));
         encode(&mut out, &a);
         w.write_all(&out).await.map_err(ioe)?;
+        w.flush().await.map_err(ioe)?;
         out.clear();
         if let Frame::Error(e) = read_frame(&mut r, &mut buf, &o.addr, "AUTH").await? {
             return Err(SessionError::Protocol(format!("flow {index} AUTH: {}", String::from_utf8_lossy(&e))));
@@ -76,6 +77,7 @@ pub async fn open_flow(
     }
     encode(&mut out, &a);
     w.write_all(&out).await.map_err(ioe)?;
+    w.flush().await.map_err(ioe)?;
     let reply = read_frame(&mut r, &mut buf, &o.addr, "DFLY FLOW").await?;
     let (full, token) = parse_flow_reply(&reply).map_err(|e| SessionError::Protocol(format!("flow {index}: {e}")))?;
     Ok(FlowConn { index, read: r, write: w, leftover: buf, full, token })

@@ -22,6 +22,8 @@ pub struct SourceOpts {
     pub listening_port: u16,
     /// Our id (REPLCONF CLIENT-ID).
     pub client_id: String,
+    /// TLS (`None`: plain TCP); the control connection and every flow use it.
+    pub tls: Option<crate::resp::TlsClient>,
 }
 
 /// An established control connection.
@@ -46,6 +48,8 @@ pub struct Control {
 fn io(addr: &str, e: PipeError) -> SessionError {
     match e {
         PipeError::Rejected { command, message } => SessionError::Protocol(format!("{command}: {message}")),
+        // (the pipe's own message names a "target"; this one is the source)
+        PipeError::Io { detail, .. } => SessionError::Io { addr: addr.to_string(), detail },
         e => SessionError::Io { addr: addr.to_string(), detail: e.to_string() },
     }
 }
@@ -100,6 +104,7 @@ pub async fn handshake(o: &SourceOpts) -> Result<Control, SessionError> {
         password: o.password.clone(),
         max_batches_in_flight: 4,
         conflict: ConflictPolicy::Overwrite,
+        tls: o.tls.clone(),
     };
     let mut p = Pipe::connect(&popts).await.map_err(|e| io(&o.addr, e))?;
     let a = |v: &[&str]| -> Vec<Bytes> { v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect() };

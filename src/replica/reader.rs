@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::SessionError;
@@ -22,7 +21,7 @@ pub struct Reader {
     /// Flow index.
     pub flow: usize,
     /// Socket.
-    pub read: OwnedReadHalf,
+    pub read: crate::resp::tls::ReadHalf,
     /// Decoder (full-sync or journal-only).
     pub decoder: FlowDecoder,
     /// Bytes received with the FLOW reply.

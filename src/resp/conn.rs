@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
 use super::cmd::{encode_command, Cmd};
 use super::decode::{DecodeLimits, Decoder};
 use super::error::{Redacted, RespError, Result};
 use super::frame::Frame;
+use super::tls::{self, ConnectError, Stream, TlsClient};
 
 /// Credentials sent with `AUTH` right after connecting.
 #[derive(Clone, PartialEq, Eq)]
@@ -43,7 +43,7 @@ impl fmt::Debug for Auth {
 /// How to open and run a connection.
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
-    /// Deadline for TCP connect plus the handshake.
+    /// Deadline for TCP connect, then for the TLS handshake, then for `AUTH`/`SELECT`/`SETNAME`.
     pub connect_timeout: Duration,
     /// Deadline for any single wait on the socket while replies are outstanding (`None`: wait forever).
     pub response_timeout: Option<Duration>,
@@ -53,6 +53,8 @@ pub struct ConnectOptions {
     pub nodelay: bool,
     /// Credentials, if the server requires them.
     pub auth: Option<Auth>,
+    /// TLS (`None`: plain TCP).
+    pub tls: Option<TlsClient>,
     /// `SELECT db` after connecting (standalone servers only).
     pub db: Option<u32>,
     /// `CLIENT SETNAME` after connecting.
@@ -73,6 +75,7 @@ impl Default for ConnectOptions {
             keepalive: Some(Duration::from_secs(30)),
             nodelay: true,
             auth: None,
+            tls: None,
             db: None,
             client_name: None,
             limits: DecodeLimits::default(),
@@ -87,7 +90,7 @@ impl Default for ConnectOptions {
 /// Commands are *queued* into the write buffer ([`Connection::queue`]) and go out on the next
 /// [`Connection::flush`] or [`Connection::read_frame`]; while writing, the connection also reads,
 /// so a large batch can never deadlock against a server that is blocked writing replies.
-pub struct Connection<S = TcpStream> {
+pub struct Connection<S = Stream> {
     stream: S,
     addr: Arc<str>,
     rbuf: BytesMut,
@@ -110,27 +113,24 @@ impl<S> fmt::Debug for Connection<S> {
     }
 }
 
-impl Connection<TcpStream> {
-    /// Connect to `addr` (`host:port`) over TCP and run the handshake the options ask for.
+impl Connection<Stream> {
+    /// Connect to `addr` (`host:port`) over TCP, or TLS when the options carry a [`TlsClient`]
+    /// (see [`tls::connect`]), and run the handshake the options ask for.
     pub async fn connect(addr: &str, opts: &ConnectOptions) -> Result<Self> {
         let peer: Arc<str> = Arc::from(addr);
-        let fut = async {
-            let stream = TcpStream::connect(addr).await.map_err(|e| RespError::io(&peer, e))?;
-            if opts.nodelay {
-                stream.set_nodelay(true).map_err(|e| RespError::io(&peer, e))?;
-            }
-            if let Some(idle) = opts.keepalive {
-                let ka = socket2::TcpKeepalive::new().with_time(idle);
-                socket2::SockRef::from(&stream).set_tcp_keepalive(&ka).map_err(|e| RespError::io(&peer, e))?;
-            }
-            let mut conn = Connection::new(stream, addr, opts);
-            conn.handshake(opts).await?;
-            Ok(conn)
-        };
-        match tokio::time::timeout(opts.connect_timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(RespError::Timeout { addr: peer, what: "connecting" }),
+        let stream = tls::connect(addr, opts.tls.as_ref(), opts.connect_timeout).await.map_err(|e| match e {
+            ConnectError::Tcp(e) => RespError::io(&peer, e),
+            ConnectError::Timeout { what, .. } => RespError::Timeout { addr: peer.clone(), what },
+            ConnectError::Handshake(detail) => RespError::Tls { addr: peer.clone(), detail },
+        })?;
+        if !opts.nodelay {
+            stream.tcp().set_nodelay(false).map_err(|e| RespError::io(&peer, e))?;
         }
+        if let Some(idle) = opts.keepalive {
+            let ka = socket2::TcpKeepalive::new().with_time(idle);
+            socket2::SockRef::from(stream.tcp()).set_tcp_keepalive(&ka).map_err(|e| RespError::io(&peer, e))?;
+        }
+        Connection::from_stream(stream, addr, opts).await
     }
 }
 

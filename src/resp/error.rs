@@ -47,6 +47,15 @@ pub enum RespError {
         /// The error line without the leading `-`.
         msg: String,
     },
+    /// The TLS handshake failed (the detail says why: unknown CA, name mismatch, plain-text
+    /// server, client certificate required...).
+    #[error("{addr}: {detail}")]
+    Tls {
+        /// Peer address.
+        addr: Arc<str>,
+        /// What failed and what to change.
+        detail: String,
+    },
     /// A connect, handshake or reply deadline passed.
     #[error("{addr}: timed out while {what}")]
     Timeout {
@@ -70,6 +79,7 @@ impl RespError {
             RespError::Io { addr, .. }
             | RespError::Protocol { addr, .. }
             | RespError::Server { addr, .. }
+            | RespError::Tls { addr, .. }
             | RespError::Timeout { addr, .. }
             | RespError::Closed { addr } => addr,
         }

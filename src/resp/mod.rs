@@ -5,8 +5,10 @@
 //! Layers, lowest first:
 //! - [`Cmd`] builds commands straight into RESP bytes; [`Frame`] is a decoded reply.
 //! - [`Decoder`] finds frame boundaries incrementally (with [`DecodeLimits`]) and decodes them.
-//! - [`Connection`] owns a stream (TCP or anything `AsyncRead + AsyncWrite`) and its buffers;
-//!   connects with timeouts, keepalive, `AUTH`, `SELECT`.
+//! - [`tls`]: the one way to open a socket ([`tls::connect`]): plain TCP or TLS ([`Stream`]),
+//!   with the endpoint's [`TlsClient`] (CA, client certificate, SNI).
+//! - [`Connection`] owns a stream ([`Stream`] or anything `AsyncRead + AsyncWrite`) and its
+//!   buffers; connects with timeouts, keepalive, TLS, `AUTH`, `SELECT`.
 //! - [`Pipeline`] pushes many commands and takes replies in order, with no per-command overhead.
 //! - [`Client`] is a cloneable handle to a connection driven by a task, for concurrent callers.
 //! - [`server`] decodes client commands (arrays and inline) and encodes replies.
@@ -21,6 +23,7 @@ mod frame;
 mod pipeline;
 mod redirect;
 pub mod server;
+pub mod tls;
 
 pub use client::Client;
 pub use cmd::{encode_command, put_bulk, put_decimal, Arg, Cmd};
@@ -30,3 +33,4 @@ pub use error::{ProtocolError, RespError, Result};
 pub use frame::Frame;
 pub use pipeline::Pipeline;
 pub use redirect::Redirect;
+pub use tls::{Stream, TlsClient};

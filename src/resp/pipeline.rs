@@ -3,12 +3,12 @@
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
 use super::cmd::Cmd;
 use super::conn::{ConnectOptions, Connection};
 use super::error::{ProtocolError, RespError, Result};
 use super::frame::Frame;
+use super::tls::Stream;
 
 /// A connection used as an explicit pipeline: replies come back in the order commands were pushed.
 ///
@@ -29,12 +29,12 @@ use super::frame::Frame;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct Pipeline<S = TcpStream> {
+pub struct Pipeline<S = Stream> {
     conn: Connection<S>,
     in_flight: usize,
 }
 
-impl Pipeline<TcpStream> {
+impl Pipeline<Stream> {
     /// Connect (see [`Connection::connect`]) and wrap.
     pub async fn connect(addr: &str, opts: &ConnectOptions) -> Result<Self> {
         Ok(Pipeline::new(Connection::connect(addr, opts).await?))

@@ -28,13 +28,15 @@ pub enum TopologyError {
     },
 }
 
-/// Credentials and timeouts for the short admin connections used here.
+/// Credentials, TLS and timeouts for the short admin connections used here.
 #[derive(Debug, Clone, Default)]
 pub struct AdminAuth {
     /// ACL user.
     pub username: Option<String>,
     /// Password (never logged).
     pub password: Option<String>,
+    /// TLS (`None`: plain TCP).
+    pub tls: Option<crate::resp::TlsClient>,
 }
 
 impl AdminAuth {
@@ -49,6 +51,7 @@ impl AdminAuth {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Some(Duration::from_secs(10)),
             auth,
+            tls: self.tls.clone(),
             ..ConnectOptions::default()
         }
     }
@@ -114,7 +117,9 @@ pub async fn slot_map_from(addr: &str, auth: &AdminAuth) -> Result<SlotMap, Stri
     let mut c = Connection::connect(addr, &auth.options()).await.map_err(|e| e.to_string())?;
     let shards = c.request(&Cmd::new("CLUSTER").arg("SHARDS")).await;
     let mut map = match shards {
-        Ok(f @ Frame::Array(_)) => SlotMap::from_cluster_shards(&f).map_err(|e| e.to_string())?,
+        Ok(f @ Frame::Array(_)) => {
+            SlotMap::from_cluster_shards_for(&f, auth.tls.is_some()).map_err(|e| e.to_string())?
+        }
         _ => {
             let f = c.request(&Cmd::new("CLUSTER").arg("SLOTS")).await.map_err(|e| e.to_string())?;
             if let Frame::Error(e) = &f {

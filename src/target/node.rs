@@ -7,9 +7,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::resp::tls::{ReadHalf, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::apply::conn::PipeError;
@@ -298,7 +298,7 @@ pub struct NodeConn {
     pub id: usize,
     /// `host:port`.
     pub addr: String,
-    wr: OwnedWriteHalf,
+    wr: WriteHalf,
     out: BytesMut,
     cur: Vec<Unit>,
     cur_cmds: usize,
@@ -331,6 +331,9 @@ pub struct NodeOptions {
     pub max_batches: usize,
     /// Conflict policy.
     pub conflict: ConflictPolicy,
+    /// TLS (`None`: plain TCP); the certificate is checked against the node's announced host
+    /// unless the client has a server name.
+    pub tls: Option<crate::resp::TlsClient>,
 }
 
 fn io_err(addr: &str, e: impl std::fmt::Display) -> PipeError {
@@ -346,11 +349,9 @@ impl NodeConn {
         shared: Arc<Shared>,
         counters: Arc<ClusterCounters>,
     ) -> Result<NodeConn, PipeError> {
-        let s = tokio::time::timeout(std::time::Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+        let s = crate::resp::tls::connect(addr, o.tls.as_ref(), std::time::Duration::from_secs(5))
             .await
-            .map_err(|_| io_err(addr, "connect timed out"))?
             .map_err(|e| io_err(addr, e))?;
-        s.set_nodelay(true).map_err(|e| io_err(addr, e))?;
         let (mut r, mut w) = s.into_split();
         let mut rbuf = BytesMut::with_capacity(1 << 16);
         if let Some(pw) = &o.password {
@@ -362,6 +363,7 @@ impl NodeConn {
             let mut out = BytesMut::new();
             encode_command(&mut out, &a);
             w.write_all(&out).await.map_err(|e| io_err(addr, e))?;
+            w.flush().await.map_err(|e| io_err(addr, e))?;
             let mut d = Decoder::default();
             let f = loop {
                 if let Some(f) = d.decode(&mut rbuf).map_err(|e| io_err(addr, e))? {
@@ -441,7 +443,10 @@ impl NodeConn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let r = self.wr.write_all(&self.out).await;
+        let r = match self.wr.write_all(&self.out).await {
+            Ok(()) => self.wr.flush().await,
+            e => e,
+        };
         self.out.clear();
         if self.out.capacity() > 8 << 20 {
             self.out = BytesMut::with_capacity(1 << 16);
@@ -532,7 +537,7 @@ fn judge(u: &Unit, frames: &[Frame]) -> Verdict {
 async fn read_loop(
     id: usize,
     addr: String,
-    mut r: OwnedReadHalf,
+    mut r: ReadHalf,
     mut buf: BytesMut,
     mut rx: mpsc::Receiver<NodeBatch>,
     shared: Arc<Shared>,

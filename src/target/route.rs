@@ -134,6 +134,12 @@ impl SlotMap {
     /// Build from a `CLUSTER SHARDS` reply (Redis 7): per shard, `slots` (start/end pairs) and
     /// `nodes` (flat key/value arrays with `ip`/`endpoint`, `port`, `id`, `role`).
     pub fn from_cluster_shards(reply: &Frame) -> Result<Self, RouteError> {
+        SlotMap::from_cluster_shards_for(reply, false)
+    }
+
+    /// [`SlotMap::from_cluster_shards`] for a client connecting over TLS when `tls`: each node's
+    /// `tls-port` is used (a TLS-only node lists no `port`); without TLS, `port` (else `tls-port`).
+    pub fn from_cluster_shards_for(reply: &Frame, tls: bool) -> Result<Self, RouteError> {
         let mut m = SlotMap::new();
         let shards = reply.as_array().ok_or_else(|| malformed("CLUSTER SHARDS reply is not an array"))?;
         for shard in shards {
@@ -146,8 +152,13 @@ impl SlotMap {
             let mut replicas = Vec::new();
             for node in nodes {
                 let kv = node.as_array().ok_or_else(|| malformed("shard node is not an array"))?;
-                let port =
-                    field(kv, "port").and_then(Frame::as_int).ok_or_else(|| malformed("shard node without port"))?;
+                let pick = |k: &str| field(kv, k).and_then(Frame::as_int).filter(|p| *p > 0);
+                let port = if tls {
+                    pick("tls-port").or_else(|| pick("port"))
+                } else {
+                    pick("port").or_else(|| pick("tls-port"))
+                };
+                let port = port.ok_or_else(|| malformed("shard node without port"))?;
                 let port = u16::try_from(port).map_err(|_| malformed(format!("bad port {port}")))?;
                 let endpoint = field(kv, "endpoint").and_then(Frame::as_bytes).filter(|e| !e.is_empty() && *e != b"?");
                 let host = endpoint.or_else(|| field(kv, "ip").and_then(Frame::as_bytes)).unwrap_or_default();
@@ -421,6 +432,28 @@ mod tests {
         let bad = Frame::Array(vec![Frame::Array(vec![Frame::Integer(5), Frame::Integer(2)])]);
         assert!(SlotMap::from_cluster_slots(&bad).is_err());
         assert!(SlotMap::from_cluster_slots(&Frame::Null).is_err());
+    }
+
+    #[test]
+    fn cluster_shards_of_tls_nodes() {
+        // A TLS-only node lists `tls-port` and no `port`; with both, TLS clients take `tls-port`.
+        let shard = |ports: Vec<Frame>| {
+            let mut node = vec![bulk("id"), bulk("m"), bulk("ip"), bulk("127.0.0.1"), bulk("role"), bulk("master")];
+            node.extend(ports);
+            Frame::Array(vec![Frame::Array(vec![
+                bulk("slots"),
+                Frame::Array(vec![Frame::Integer(0), Frame::Integer(16383)]),
+                bulk("nodes"),
+                Frame::Array(vec![Frame::Array(node)]),
+            ])])
+        };
+        let tls_only = shard(vec![bulk("tls-port"), Frame::Integer(7100)]);
+        assert_eq!(SlotMap::from_cluster_shards_for(&tls_only, true).unwrap().nodes()[0].addr, "127.0.0.1:7100");
+        assert_eq!(SlotMap::from_cluster_shards(&tls_only).unwrap().nodes()[0].addr, "127.0.0.1:7100");
+        let both = shard(vec![bulk("port"), Frame::Integer(7000), bulk("tls-port"), Frame::Integer(7100)]);
+        assert_eq!(SlotMap::from_cluster_shards_for(&both, true).unwrap().nodes()[0].addr, "127.0.0.1:7100");
+        assert_eq!(SlotMap::from_cluster_shards(&both).unwrap().nodes()[0].addr, "127.0.0.1:7000");
+        assert!(SlotMap::from_cluster_shards(&shard(vec![])).is_err());
     }
 
     #[test]

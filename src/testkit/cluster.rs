@@ -36,26 +36,46 @@ impl RedisCluster {
     /// Start `masters` masters with `replicas_per_master` replicas each, form the cluster, and
     /// wait until every node reports `cluster_state:ok` and every replica is in sync.
     pub async fn start(masters: usize, replicas_per_master: usize) -> Result<RedisCluster> {
+        RedisCluster::start_with(masters, replicas_per_master, ServerOptions::default()).await
+    }
+
+    /// [`RedisCluster::start`] with options for every node (`cluster` is forced on). With
+    /// `tls`, the nodes serve TLS only, the bus and replication run over TLS, and the cluster is
+    /// formed with `redis-cli --tls`.
+    pub async fn start_with(masters: usize, replicas_per_master: usize, opts: ServerOptions) -> Result<RedisCluster> {
         if masters < 3 {
             return Err(TestkitError::Failed("redis-cli --cluster create needs at least 3 masters".into()));
         }
         let total = masters * (1 + replicas_per_master);
         let mut servers = Vec::with_capacity(total);
         for _ in 0..total {
-            servers.push(RedisServer::start_with(ServerOptions { cluster: true, ..ServerOptions::default() }).await?);
+            servers.push(RedisServer::start_with(ServerOptions { cluster: true, ..opts.clone() }).await?);
         }
         let addrs = servers.iter().map(|s| s.addr().to_owned()).collect();
-        RedisCluster::create(servers, addrs, replicas_per_master).await
+        let mut cli: Vec<String> = Vec::new();
+        if let Some(t) = &opts.tls {
+            cli.extend(["--tls".into(), "--cacert".into(), t.ca_file.display().to_string()]);
+            if let Some((c, k)) = &t.client_cert {
+                cli.extend(["--cert".into(), c.display().to_string(), "--key".into(), k.display().to_string()]);
+            }
+        }
+        RedisCluster::create(servers, addrs, replicas_per_master, &cli).await
     }
 
     /// Form a cluster of already running cluster-enabled nodes (`addrs`, `3 × (1 + replicas)` of
     /// them, reachable from here and from each other at those addresses) and wait until healthy.
     pub async fn form(addrs: Vec<String>, replicas_per_master: usize) -> Result<RedisCluster> {
-        RedisCluster::create(Vec::new(), addrs, replicas_per_master).await
+        RedisCluster::create(Vec::new(), addrs, replicas_per_master, &[]).await
     }
 
-    async fn create(servers: Vec<RedisServer>, addrs: Vec<String>, replicas_per_master: usize) -> Result<RedisCluster> {
+    async fn create(
+        servers: Vec<RedisServer>,
+        addrs: Vec<String>,
+        replicas_per_master: usize,
+        cli_args: &[String],
+    ) -> Result<RedisCluster> {
         let out = tokio::process::Command::new("redis-cli")
+            .args(cli_args)
             .arg("--cluster")
             .arg("create")
             .args(addrs.iter())
@@ -111,7 +131,8 @@ impl RedisCluster {
     /// The slot map as the seed node reports it (`CLUSTER SHARDS`).
     pub async fn slot_map(&self) -> Result<SlotMap> {
         let reply = command(self.seed(), None, &Cmd::new("CLUSTER").arg("SHARDS")).await?;
-        SlotMap::from_cluster_shards(&reply).map_err(|e| TestkitError::Failed(e.to_string()))
+        SlotMap::from_cluster_shards_for(&reply, super::tls_for(self.seed()).is_some())
+            .map_err(|e| TestkitError::Failed(e.to_string()))
     }
 
     /// `FLUSHALL` on every master, then wait until replicas applied it.

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
-use crate::resp::{Cmd, ConnectOptions, Connection, Frame, RespError};
+use crate::resp::{Cmd, ConnectOptions, Connection, Frame, RespError, TlsClient};
 
 pub use cluster::{ClusterNode, RedisCluster};
-pub use server::{RedisServer, ServerOptions};
+pub use server::{RedisServer, ServerOptions, ServerTls};
 
 /// Errors of the harness.
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +62,27 @@ pub(crate) fn admin_opts(password: Option<&str>) -> ConnectOptions {
     }
 }
 
-/// Send one command on a fresh connection.
+/// TLS servers this process runs (address → the client the harness uses with it), so every
+/// harness connection, cluster helpers included, speaks TLS to them.
+static TLS_SERVERS: std::sync::Mutex<Vec<(String, TlsClient)>> = std::sync::Mutex::new(Vec::new());
+
+pub(crate) fn register_tls(addr: &str, client: Option<TlsClient>) {
+    let mut m = TLS_SERVERS.lock().unwrap_or_else(|e| e.into_inner());
+    m.retain(|(a, _)| a != addr);
+    if let Some(c) = client {
+        m.push((addr.to_owned(), c));
+    }
+}
+
+/// The TLS client for a server this process started with TLS (`None`: plain TCP).
+pub fn tls_for(addr: &str) -> Option<TlsClient> {
+    TLS_SERVERS.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(a, _)| a == addr).map(|(_, c)| c.clone())
+}
+
+/// Send one command on a fresh connection (over TLS to a TLS server this process started).
 pub async fn command(addr: &str, password: Option<&str>, cmd: &Cmd) -> Result<Frame> {
-    let mut c = Connection::connect(addr, &admin_opts(password)).await?;
+    let opts = ConnectOptions { tls: tls_for(addr), ..admin_opts(password) };
+    let mut c = Connection::connect(addr, &opts).await?;
     Ok(c.request(cmd).await?)
 }
 

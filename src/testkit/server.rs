@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{admin_opts, command, free_port, Result, TestkitError, POLL, START_TIMEOUT};
-use crate::resp::{Client, Cmd, Connection, Frame, Pipeline, RespError};
+use crate::resp::{Client, Cmd, Connection, Frame, Pipeline, RespError, TlsClient};
 
 /// Supervisor: start the server with stdin from /dev/null, print its pid, kill it when our stdin
 /// (a pipe from the test process) reaches EOF, and remove the temp dir once it is gone.
@@ -38,6 +38,72 @@ pub struct ServerOptions {
     pub args: Vec<String>,
     /// The binary (default `redis-server` from `PATH`, or `$REDIS_SERVER`).
     pub binary: Option<PathBuf>,
+    /// Serve TLS only (`--port 0 --tls-port P`); with `cluster`, the bus and replication too.
+    pub tls: Option<ServerTls>,
+}
+
+/// TLS files of a test server (PEM files the test generated; nothing is checked in).
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// `--tls-cert-file`.
+    pub cert_file: PathBuf,
+    /// `--tls-key-file`.
+    pub key_file: PathBuf,
+    /// `--tls-ca-cert-file`: the CA that signed the server's certificate and the clients'.
+    pub ca_file: PathBuf,
+    /// `--tls-auth-clients yes`: clients must present a certificate signed by `ca_file`.
+    pub auth_clients: bool,
+    /// Certificate and key the harness presents on its own connections (needed when
+    /// `auth_clients`; a cluster's nodes also use it on the bus).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl ServerTls {
+    /// The client the harness connects with: trusts `ca_file`, presents `client_cert`.
+    pub fn client(&self) -> Result<TlsClient> {
+        let (cert_file, key_file) = match &self.client_cert {
+            Some((c, k)) => (Some(c.clone()), Some(k.clone())),
+            None => (None, None),
+        };
+        TlsClient::new(&crate::config::Tls {
+            enabled: true,
+            ca_file: Some(self.ca_file.clone()),
+            cert_file,
+            key_file,
+            server_name: None,
+            insecure_skip_verify: false,
+        })
+        .map_err(|e| TestkitError::Failed(format!("test TLS files: {e}")))
+    }
+
+    fn args(&self, port: u16, cluster: bool) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            self.cert_file.display().to_string(),
+            "--tls-key-file".into(),
+            self.key_file.display().to_string(),
+            "--tls-ca-cert-file".into(),
+            self.ca_file.display().to_string(),
+            "--tls-auth-clients".into(),
+            if self.auth_clients { "yes" } else { "no" }.into(),
+        ];
+        if cluster {
+            a.extend(["--tls-cluster".into(), "yes".into(), "--tls-replication".into(), "yes".into()]);
+        }
+        if let Some((c, k)) = &self.client_cert {
+            a.extend([
+                "--tls-client-cert-file".into(),
+                c.display().to_string(),
+                "--tls-client-key-file".into(),
+                k.display().to_string(),
+            ]);
+        }
+        a
+    }
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -47,6 +113,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("cluster", &self.cluster)
             .field("args", &self.args)
             .field("binary", &self.binary)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -59,6 +126,7 @@ pub struct RedisServer {
     pid: u32,
     dir: PathBuf,
     password: Option<String>,
+    tls: Option<TlsClient>,
     supervisor: Child,
     stdin: Option<ChildStdin>,
 }
@@ -135,6 +203,13 @@ impl RedisServer {
                 free_port()?.to_string(),
             ]);
         }
+        let tls = match &opts.tls {
+            Some(t) => {
+                args.extend(t.args(port, opts.cluster));
+                Some(t.client()?)
+            }
+            None => None,
+        };
         if let Some(p) = &opts.password {
             args.extend(["--requirepass".into(), p.clone(), "--masterauth".into(), p.clone()]);
         }
@@ -165,6 +240,7 @@ impl RedisServer {
             pid,
             dir,
             password: opts.password.clone(),
+            tls,
             supervisor,
             stdin,
         };
@@ -178,6 +254,7 @@ impl RedisServer {
                 return Err(TestkitError::Failed(format!("redis-server exited during startup:\n{log}")));
             }
             if server.answers_as_ours().await {
+                super::register_tls(&server.addr, server.tls.clone());
                 return Ok(Ok(server));
             }
             if tokio::time::Instant::now() >= end {
@@ -189,7 +266,7 @@ impl RedisServer {
 
     /// Whether the process answering on our port is the one we started.
     async fn answers_as_ours(&self) -> bool {
-        let mut opts = admin_opts(self.password.as_deref());
+        let mut opts = self.connect_options();
         opts.connect_timeout = Duration::from_millis(500);
         let Ok(mut c) = Connection::connect(&self.addr, &opts).await else {
             return false;
@@ -231,9 +308,14 @@ impl RedisServer {
         std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
     }
 
-    /// Connect options that authenticate to this server.
+    /// The TLS client the harness uses with this server (`None`: plain TCP).
+    pub fn tls_client(&self) -> Option<&TlsClient> {
+        self.tls.as_ref()
+    }
+
+    /// Connect options that authenticate to this server (over TLS when it serves TLS).
     pub fn connect_options(&self) -> crate::resp::ConnectOptions {
-        admin_opts(self.password.as_deref())
+        crate::resp::ConnectOptions { tls: self.tls.clone(), ..admin_opts(self.password.as_deref()) }
     }
 
     /// A new connection.
@@ -268,6 +350,9 @@ impl RedisServer {
 
     /// Kill the server now (SIGKILL) and wait until it is gone.
     pub fn kill(&mut self) {
+        if self.tls.is_some() {
+            super::register_tls(&self.addr, None);
+        }
         drop(self.stdin.take());
         let _ = self.supervisor.wait();
     }

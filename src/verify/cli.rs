@@ -189,6 +189,11 @@ impl VerifyArgs {
 /// Runs a plan against real servers and returns the report.
 pub async fn execute(plan: &Plan, progress: Progress) -> Result<Report, VerifyError> {
     let target_ep = plan.config.target.as_ref().ok_or_else(|| bad("target", "missing"))?;
+    for (name, ep) in [("source", &plan.config.source), ("target", target_ep)] {
+        if ep.tls.enabled && ep.tls.insecure_skip_verify {
+            crate::resp::tls::warn_insecure(name);
+        }
+    }
     let (src, tgt) =
         tokio::join!(RedisStore::connect("source", &plan.config.source), RedisStore::connect("target", target_ep));
     let (src, tgt) = (Arc::new(src?), Arc::new(tgt?));

@@ -40,6 +40,7 @@ pub fn settings(task: &str, src: &str, dst: &str, state: &Path) -> Settings {
             password: None,
             listening_port: 6380,
             client_id: "df2redis-test".into(),
+            tls: None,
         },
         target: PipeOptions { addr: dst.into(), max_batches_in_flight: 64, ..Default::default() },
         checkpoint: Some(state.join("checkpoint.json")),

@@ -75,7 +75,11 @@ pub struct ClusterSettings {
 impl ClusterSettings {
     /// Admin credentials.
     pub fn auth(&self) -> AdminAuth {
-        AdminAuth { username: self.node.username.clone(), password: self.node.password.clone() }
+        AdminAuth {
+            username: self.node.username.clone(),
+            password: self.node.password.clone(),
+            tls: self.node.tls.clone(),
+        }
     }
 }
 

@@ -63,33 +63,29 @@ pub struct RedisStore {
     pools: Mutex<HashMap<(String, u32), Arc<Pool>>>,
 }
 
-/// Connect options for verify's reads.
-pub fn connect_options(ep: &Endpoint) -> ConnectOptions {
+/// Connect options for verify's reads (TLS as the endpoint's `tls` says).
+pub fn connect_options(ep: &Endpoint) -> Result<ConnectOptions, String> {
+    let tls = crate::resp::TlsClient::for_endpoint(&ep.tls).map_err(|e| format!("tls.{}: {e}", e.key()))?;
     let auth = ep.password.as_ref().map(|p| match &ep.username {
         Some(u) => Auth::User { user: u.clone(), password: p.expose().to_string() },
         None => Auth::Password(p.expose().to_string()),
     });
-    ConnectOptions {
+    Ok(ConnectOptions {
         auth,
+        tls,
         response_timeout: Some(Duration::from_secs(60)),
         client_name: Some("df2redis-verify".into()),
         ..ConnectOptions::default()
-    }
+    })
 }
 
 impl RedisStore {
     /// Connects to an endpoint from the config and detects standalone vs cluster.
     pub async fn connect(side: &'static str, ep: &Endpoint) -> Result<RedisStore, StoreError> {
-        if ep.tls.enabled {
-            return Err(StoreError::Io {
-                side,
-                addr: ep.addr.to_string(),
-                reason: "TLS is not supported by verify yet".into(),
-            });
-        }
+        let opts = connect_options(ep).map_err(|reason| StoreError::Io { side, addr: ep.addr.to_string(), reason })?;
         let mut last = None;
         for seed in &ep.seeds {
-            match Self::connect_addr(side, &seed.to_string(), connect_options(ep)).await {
+            match Self::connect_addr(side, &seed.to_string(), opts.clone()).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
             }
@@ -181,7 +177,7 @@ impl RedisStore {
             return Ok(Topology { cluster: false, map: SlotMap::single(addr), masters: vec![addr.to_string()] });
         }
         let shards = self.admin(addr, &[b"CLUSTER", b"SHARDS"]).await?;
-        let map = match SlotMap::from_cluster_shards(&shards) {
+        let map = match SlotMap::from_cluster_shards_for(&shards, self.opts.tls.is_some()) {
             Ok(m) if !shards.is_error() => m,
             _ => {
                 let slots = self.admin(addr, &[b"CLUSTER", b"SLOTS"]).await?;
