@@ -66,6 +66,11 @@ fn settings(state: &Path, src: &str, src_tls: &str, dst: &str, dst_tls: &str, re
         ),
     )
     .unwrap();
+    from_config(cfg, retries)
+}
+
+/// Settings from a config file, with the test's flags.
+fn from_config(cfg: std::path::PathBuf, retries: u32) -> Settings {
     let args = ReplicateArgs {
         config: ConfigArgs { config: Some(cfg), ..ConfigArgs::default() },
         flush_target: true,
@@ -74,6 +79,7 @@ fn settings(state: &Path, src: &str, src_tls: &str, dst: &str, dst_tls: &str, re
         log_interval: 3600,
         queue_mib: 16,
         restore_max_bytes: 1 << 20,
+        mset_keys: 64,
         listening_port: 6380,
         wait_timeout_ms: 1000,
         cross_slot: "fail".into(),
@@ -325,20 +331,7 @@ async fn cluster_target_over_tls() {
         ),
     )
     .unwrap();
-    let args = ReplicateArgs {
-        config: ConfigArgs { config: Some(cfg), ..ConfigArgs::default() },
-        flush_target: true,
-        ack_interval: 0.05,
-        log_interval: 3600,
-        queue_mib: 16,
-        restore_max_bytes: 1 << 20,
-        listening_port: 6380,
-        wait_timeout_ms: 1000,
-        cross_slot: "fail".into(),
-        ..ReplicateArgs::default()
-    };
-    let mut s = Settings::from_args(&args).unwrap();
-    s.status_file = None;
+    let s = from_config(cfg, 0);
     let status = Arc::new(Status::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut run = tokio::spawn(run_with(s, stop_rx, status.clone()));
