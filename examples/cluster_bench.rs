@@ -131,23 +131,13 @@ async fn round(a: &Args, bin: &std::path::Path, cluster: &RedisCluster, source: 
 
     let m = source.clone().start().await.expect("mock master");
     let h = m.handle.clone();
-    let state = std::env::temp_dir().join(format!("df2redis-cbench-{}-{r}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state);
-    std::fs::create_dir_all(&state).expect("state dir");
-    let cfg = state.join("config.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "taskName: bench\nstateDir: {s}\nstatusFile: {s}/status.json\nsource: {{addr: '{}'}}\n\
-             target: {{type: redis-cluster, addr: '{}'}}\n\
-             checkpoint: {{enabled: true, intervalSeconds: 10, path: {s}/checkpoint.json}}\n{}",
-            m.addr,
-            cluster.seed(),
-            a.batch.map(|b| format!("advanced: {{batchSize: {b}}}\n")).unwrap_or_default(),
-            s = state.display()
-        ),
-    )
-    .expect("config");
+    let (state, cfg) = bench_common::bench_config(
+        "cbench",
+        r,
+        &format!("{{addr: '{}'}}", m.addr),
+        &format!("{{type: redis-cluster, addr: '{}'}}", cluster.seed()),
+        &a.batch.map(|b| format!("advanced: {{batchSize: {b}}}\n")).unwrap_or_default(),
+    );
     let (r0, m0) = (cluster_cpu(cluster), cpu_s(me));
     let (k0, n0) = cmds_reads(cluster).await;
     let t0 = Instant::now();

@@ -127,20 +127,8 @@ async fn round(args: &Args, bin: &std::path::Path, redis: &RedisServer, source: 
 
     let m = source.clone().start().await.expect("mock master");
     let h = m.handle.clone();
-    let state = std::env::temp_dir().join(format!("df2redis-bench-{}-{r}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state);
-    std::fs::create_dir_all(&state).expect("state dir");
-    let cfg = state.join("config.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "taskName: bench\nstateDir: {s}\nstatusFile: {s}/status.json\nsource: {{addr: '{}'}}\ntarget: {{addr: '{addr}'}}\n\
-             checkpoint: {{enabled: true, intervalSeconds: 10, path: {s}/checkpoint.json}}\n",
-            m.addr,
-            s = state.display()
-        ),
-    )
-    .expect("config");
+    let (state, cfg) =
+        bench_common::bench_config("bench", r, &format!("{{addr: '{}'}}", m.addr), &format!("{{addr: '{addr}'}}"), "");
     let (r0, m0) = (cpu_s(redis.pid()), cpu_s(me));
     let d0 = cmds_reads(&addr).await;
     let t0 = Instant::now();

@@ -125,3 +125,22 @@ pub fn pin_target(target_pids: &[u32]) -> bool {
     taskset(&format!("1-{}", cpus - 1), std::process::id());
     true
 }
+
+/// A fresh state directory `df2redis-<name>-<pid>-<round>` and a `df2redis replicate` config in
+/// it: `source` and `target` are the YAML maps, `extra` more top-level lines.
+pub fn bench_config(name: &str, round: usize, source: &str, target: &str, extra: &str) -> (PathBuf, PathBuf) {
+    let state = std::env::temp_dir().join(format!("df2redis-{name}-{}-{round}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).expect("state dir");
+    let cfg = state.join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "taskName: bench\nstateDir: {s}\nstatusFile: {s}/status.json\nsource: {source}\ntarget: {target}\n\
+             checkpoint: {{enabled: true, intervalSeconds: 10, path: {s}/checkpoint.json}}\n{extra}",
+            s = state.display()
+        ),
+    )
+    .expect("config");
+    (state, cfg)
+}
